@@ -1,0 +1,292 @@
+"""The public API: read, query and edit runs in a store, as W&B users do with ``wandb.Api()``."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, overload
+
+from ._errors import RunNotFoundError, UsageError
+from ._filters import matches, order_value, sort_key
+from ._local_store import LocalStore
+from ._store import Store
+
+__all__ = ["Api", "ApiRun", "Project", "Runs"]
+
+
+class Project:
+    """A project in the store."""
+
+    def __init__(self, name: str, entity: str, run_count: int) -> None:
+        self.name = name
+        self.entity = entity
+        self.run_count = run_count
+
+    def __repr__(self) -> str:
+        return f"<Project {self.name} ({self.run_count} runs)>"
+
+
+class ApiRun:
+    """A run read from the store. Edit ``config``, ``summary``, ``tags``, ``notes`` or ``name``,
+    then call ``update()`` to save the edits."""
+
+    def __init__(self, store: Store, project: str, run_id: str) -> None:
+        self._store = store
+        self.project = project
+        self.id = run_id
+        self.load()
+
+    def load(self) -> ApiRun:
+        """(Re)read the run from the store."""
+        record = self._store.read_run(self.project, self.id)
+        meta = record["meta"]
+        self._meta = meta
+        self._config_document = record["config"]
+        self._summary_document = record["summary"]
+        self.name: str = meta.get("name", self.id)
+        self.entity: str = meta.get("entity", "local")
+        self.state: str = meta.get("state", "running")
+        self.tags: list[str] = list(meta.get("tags") or [])
+        self.notes: str | None = meta.get("notes")
+        self.group: str | None = meta.get("group")
+        self.job_type: str | None = meta.get("job_type")
+        self.config: dict[str, Any] = _deep_copy(record["config"].get("values") or {})
+        self.summary: dict[str, Any] = dict(record["summary"].get("values") or {})
+        self._loaded_config = _deep_copy(self.config)
+        self._loaded_summary = dict(self.summary)
+        return self
+
+    def __repr__(self) -> str:
+        return f"<ApiRun {self.project}/{self.id} name={self.name!r} state={self.state}>"
+
+    @property
+    def path(self) -> str:
+        return f"{self.entity}/{self.project}/{self.id}"
+
+    @property
+    def created_at(self) -> str:
+        """Creation time, ISO 8601 in UTC."""
+        return _iso(self._meta.get("created_at"))
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Everything the store knows about the run besides config, summary and history."""
+        return dict(self._meta)
+
+    @property
+    def provenance(self) -> dict[str, str]:
+        """Where each config leaf came from, by dotted name."""
+        return dict(self._config_document.get("provenance") or {})
+
+    @property
+    def config_changes(self) -> list[dict[str, Any]]:
+        """Every recorded change of a config value (key, old, new, time, step, source)."""
+        return list(self._config_document.get("changes") or [])
+
+    def document(self) -> dict[str, Any]:
+        """The run as a filterable document (``config.*``, ``summary.*``, ``state`` ...)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "project": self.project,
+            "entity": self.entity,
+            "state": self.state,
+            "tags": self.tags,
+            "notes": self.notes,
+            "group": self.group,
+            "job_type": self.job_type,
+            "created_at": self._meta.get("created_at"),
+            "runtime": self._meta.get("runtime"),
+            "config": self.config,
+            "summary": self.summary,
+        }
+
+    # -- history ---------------------------------------------------------------------------------
+    def scan_history(self, keys: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every history row in order. With ``keys``, only rows holding all of them, reduced to
+        those keys and ``_step``."""
+        rows = self._store.iter_history(self.project, self.id)
+        if keys is None:
+            yield from rows
+            return
+        wanted = list(keys)
+        for row in rows:
+            if all(key in row for key in wanted):
+                selected = {"_step": row.get("_step")}
+                for key in wanted:
+                    selected[key] = row[key]
+                yield selected
+
+    def history(self, keys: Sequence[str] | None = None, samples: int | None = None, pandas: bool = True) -> Any:
+        """History rows, evenly sampled down to ``samples`` when given; a pandas DataFrame when
+        pandas is installed (and ``pandas=True``), else a list of dicts."""
+        if keys is not None and (isinstance(keys, str) or not isinstance(keys, Sequence)):
+            raise UsageError(f"history(keys=...) takes a list of metric names; got {keys!r}.")
+        rows = list(self.scan_history(keys))
+        if samples is not None and 0 < samples < len(rows):
+            last = len(rows) - 1
+            rows = [rows[round(i * last / (samples - 1))] for i in range(samples)] if samples > 1 else rows[:1]
+        if pandas:
+            try:
+                import pandas as pd
+            except ImportError:
+                return rows
+            return pd.DataFrame.from_records(rows)
+        return rows
+
+    # -- editing ---------------------------------------------------------------------------------
+    def update(self) -> None:
+        """Save edits to config, summary, tags, notes and name. Config edits are recorded as
+        changes with source ``api``."""
+        from ._config import Config
+
+        config = Config()
+        config.load_document(self._config_document)
+        before = len(config._changes)
+        for path in _removed_paths(self._loaded_config, self.config, ()):
+            config._remove(path, source="api")
+        config._apply((), self.config, source="api", allow_val_change=True)
+        for change in config._changes[before:]:
+            change["step"] = None
+        config_document = config.to_document()
+
+        summary_values = dict(self.summary)
+        explicit = set(self._summary_document.get("explicit") or ())
+        explicit.update(k for k, v in summary_values.items() if self._loaded_summary.get(k, object()) != v)
+        summary_document = dict(self._summary_document, values=summary_values, explicit=sorted(explicit))
+
+        meta = dict(self._meta, tags=list(self.tags), notes=self.notes, name=self.name, updated_at=time.time())
+        self._store.update_run(self.project, self.id, meta=meta, config=config_document, summary=summary_document)
+        self.load()
+
+    def delete(self) -> None:
+        """Delete the run and its history from the store."""
+        self._store.delete_run(self.project, self.id)
+
+
+def _removed_paths(before: Mapping[str, Any], after: Mapping[str, Any], prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Paths present in ``before`` and deleted from the edited ``after``."""
+    removed: list[tuple[str, ...]] = []
+    for key, value in before.items():
+        if key not in after:
+            removed.append(prefix + (key,))
+        elif isinstance(value, dict) and isinstance(after[key], dict):
+            removed.extend(_removed_paths(value, after[key], prefix + (key,)))
+    return removed
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def _iso(timestamp: Any) -> str:
+    if not isinstance(timestamp, (int, float)):
+        return ""
+    import datetime
+
+    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc).isoformat()
+
+
+class Runs(Sequence[ApiRun]):
+    """A lazy sequence of runs: nothing is read until it is iterated, indexed or measured."""
+
+    def __init__(
+        self, store: Store, projects: list[str], filters: Mapping[str, Any] | None, order: str | None
+    ) -> None:
+        self._store = store
+        self._projects = projects
+        self._filters = filters
+        self._order = order or "-created_at"
+        self._runs: list[ApiRun] | None = None
+
+    def _load(self) -> list[ApiRun]:
+        if self._runs is None:
+            runs = []
+            for project in self._projects:
+                for run_id in self._store.run_ids(project):
+                    try:
+                        run = ApiRun(self._store, project, run_id)
+                    except RunNotFoundError:  # deleted while we listed
+                        continue
+                    if matches(run.document(), self._filters):
+                        runs.append(run)
+            field, descending = sort_key(self._order)
+            documents = {id(run): run.document() for run in runs}
+            present = [r for r in runs if order_value(documents[id(r)], field)[0] < 2]
+            missing = [r for r in runs if order_value(documents[id(r)], field)[0] == 2]
+            present.sort(key=lambda r: order_value(documents[id(r)], field), reverse=descending)
+            self._runs = present + missing
+        return self._runs
+
+    @overload
+    def __getitem__(self, index: int) -> ApiRun: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[ApiRun]: ...
+
+    def __getitem__(self, index: int | slice) -> ApiRun | list[ApiRun]:
+        return self._load()[index]
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __iter__(self) -> Iterator[ApiRun]:
+        return iter(self._load())
+
+    def __repr__(self) -> str:
+        return f"<Runs {','.join(self._projects)} filters={self._filters!r} order={self._order!r}>"
+
+
+class Api:
+    """Read and edit runs in a store (``./trackkit`` unless ``dir=`` or ``TRACKKIT_DIR``).
+
+    Example:
+        >>> api = trackkit.Api()
+        >>> best = api.runs("mnist", filters={"config.lr": {"$gt": 0.01}}, order="-summary.val_acc")[0]
+        >>> best.config["lr"], best.summary["val_acc"]
+    """
+
+    def __init__(self, dir: str | os.PathLike[str] | None = None, *, store: Store | None = None) -> None:
+        if store is None:
+            root = os.fspath(dir) if dir is not None else os.environ.get("TRACKKIT_DIR") or os.path.join(os.getcwd(), "trackkit")
+            store = LocalStore(root)
+        self.store = store
+
+    def projects(self) -> list[Project]:
+        """The projects in the store."""
+        from ._session import _entity
+
+        return [Project(name, _entity(), len(self.store.run_ids(name))) for name in self.store.projects()]
+
+    def runs(self, path: str | None = None, filters: Mapping[str, Any] | None = None, order: str | None = None) -> Runs:
+        """Runs of a project (``"project"`` or ``"entity/project"``; all projects when None),
+        filtered with MongoDB-style ``filters`` and sorted by ``order`` (``"-summary.acc"``)."""
+        if filters is not None and not isinstance(filters, Mapping):
+            raise UsageError(f"filters must be a dict like {{'config.lr': {{'$gt': 0.01}}}}; got {filters!r}.")
+        if path is None:
+            projects = self.store.projects()
+        else:
+            projects = [path.strip("/").split("/")[-1]]
+        return Runs(self.store, projects, filters, order)
+
+    def run(self, path: str) -> ApiRun:
+        """A run by ``"project/run_id"``, ``"entity/project/run_id"``, ``"project:run_id"`` or a bare id."""
+        parts = [p for p in path.replace(":", "/").strip("/").split("/") if p]
+        if "runs" in parts[:-1]:
+            parts.remove("runs")
+        if not parts or len(parts) > 3:
+            raise UsageError(f"run path {path!r} is not valid; use 'project/run_id' or 'entity/project/run_id'.")
+        run_id = parts[-1]
+        if len(parts) >= 2:
+            return ApiRun(self.store, parts[-2], run_id)
+        found = [project for project in self.store.projects() if run_id in self.store.run_ids(project)]
+        if not found:
+            raise RunNotFoundError(f"no run with id {run_id!r} in {self.store.location}.")
+        if len(found) > 1:
+            raise UsageError(f"run id {run_id!r} is in several projects ({', '.join(found)}); use 'project/{run_id}'.")
+        return ApiRun(self.store, found[0], run_id)

@@ -1,0 +1,218 @@
+"""The ``trackkit`` command: list projects and runs, show a run, diff configs, check a store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._api import Api, ApiRun
+from ._errors import TrackkitError, UsageError
+from ._filters import resolve_field
+
+__all__ = ["main"]
+
+_MISSING_CELL = "-"
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, dict) and value:
+                out.update(_flat(value, name))
+            else:
+                out[name] = value
+    return out
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return _MISSING_CELL if value is None else str(value)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[_cell(c) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def parse_filter(expression: str | None) -> dict[str, Any] | None:
+    """A JSON filter (``'{"config.lr": {"$gt": 0.01}}'``) or simple conditions joined by commas
+    or ``and`` (``config.lr>0.01, state=finished``)."""
+    if not expression:
+        return None
+    text = expression.strip()
+    if text.startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except ValueError as error:
+            raise UsageError(f"--filter is not valid JSON: {error}.") from None
+        return parsed if isinstance(parsed, dict) else None
+    clauses = []
+    for part in [p for chunk in text.split(",") for p in chunk.split(" and ")]:
+        part = part.strip()
+        if not part:
+            continue
+        for symbol, op in ((">=", "$gte"), ("<=", "$lte"), ("!=", "$ne"), ("==", "$eq"), ("~", "$regex"),
+                           (">", "$gt"), ("<", "$lt"), ("=", "$eq")):
+            if symbol in part:
+                field, raw = (s.strip() for s in part.split(symbol, 1))
+                try:
+                    value = json.loads(raw)
+                except ValueError:
+                    value = raw
+                clauses.append({field: {op: value}})
+                break
+        else:
+            raise UsageError(f"cannot read filter condition {part!r}; write it like config.lr>0.01 or state=finished.")
+    return {"$and": clauses} if len(clauses) > 1 else (clauses[0] if clauses else None)
+
+
+def _print(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, default=str, allow_nan=True) if args.json else text)
+
+
+def _cmd_projects(api: Api, args: argparse.Namespace) -> None:
+    projects = api.projects()
+    data = [{"name": p.name, "runs": p.run_count} for p in projects]
+    _print(args, data, _table(["project", "runs"], [[p.name, p.run_count] for p in projects]) if projects
+           else f"no projects in {api.store.location}")
+
+
+def _run_row(run: ApiRun) -> dict[str, Any]:
+    return {"id": run.id, "name": run.name, "project": run.project, "state": run.state, "created_at": run.created_at,
+            "tags": run.tags, "config": run.config, "summary": run.summary}
+
+
+def _cmd_runs(api: Api, args: argparse.Namespace) -> None:
+    runs = list(api.runs(args.project, filters=parse_filter(args.filter), order=args.sort))
+    if args.json:
+        _print(args, [_run_row(r) for r in runs], "")
+        return
+    if not runs:
+        print(f"no runs in {api.store.location}" + (f" for project {args.project}" if args.project else ""))
+        return
+    if args.columns:
+        columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+    else:
+        configs = [_flat(r.config) for r in runs]
+        keys = sorted({k for c in configs for k in c})
+        varying = [k for k in keys if len({json.dumps(c.get(k), default=str) for c in configs}) > 1] or keys
+        summary_keys = sorted({k for r in runs for k in r.summary})
+        columns = [f"config.{k}" for k in varying[:8]] + [f"summary.{k}" for k in summary_keys[:8]]
+    headers = ["id", "name", "state", *columns]
+    rows = []
+    for run in runs:
+        document = run.document()
+        values = [resolve_field(document, c) for c in columns]
+        rows.append([run.id, run.name, run.state, *[None if type(v) is object else v for v in values]])
+    print(_table(headers, rows))
+
+
+def _cmd_show(api: Api, args: argparse.Namespace) -> None:
+    run = api.run(args.run)
+    history = list(run.scan_history())
+    keys = sorted({k for row in history for k in row if not k.startswith("_")})
+    data = {
+        **_run_row(run),
+        "notes": run.notes,
+        "group": run.group,
+        "job_type": run.job_type,
+        "provenance": run.provenance,
+        "config_changes": run.config_changes,
+        "history": {"rows": len(history), "keys": keys},
+        "metadata": run.metadata,
+    }
+    if args.json:
+        _print(args, data, "")
+        return
+    provenance = run.provenance
+    config = _flat(run.config)
+    lines = [
+        f"run      {run.project}/{run.id}  ({run.name})",
+        f"state    {run.state}" + (f"  ({run.metadata.get('exit_reason')})" if run.metadata.get("exit_reason") else ""),
+        f"created  {run.created_at}",
+        f"tags     {', '.join(run.tags) or '-'}",
+        f"history  {len(history)} rows; keys: {', '.join(keys) or '-'}",
+        "",
+        "config",
+        _table(["key", "value", "source"], [[k, v, provenance.get(k, "?")] for k, v in config.items()]) if config else "  (empty)",
+        "",
+        "summary",
+        _table(["key", "value"], [[k, v] for k, v in sorted(run.summary.items())]) if run.summary else "  (empty)",
+    ]
+    if run.config_changes:
+        lines += ["", "config changes",
+                  _table(["key", "old", "new", "step", "source"],
+                         [[c["key"], c["old"], c["new"], c.get("step"), c.get("source")] for c in run.config_changes])]
+    print("\n".join(lines))
+
+
+def _cmd_diff(api: Api, args: argparse.Namespace) -> None:
+    runs = [api.run(path) for path in args.runs]
+    configs = [_flat(r.config) for r in runs]
+    keys = sorted({k for c in configs for k in c})
+    missing = object()
+    if not args.all:
+        keys = [k for k in keys if len({json.dumps(c.get(k, missing), default=repr) for c in configs}) > 1]
+    data = {k: {r.id: c.get(k) for r, c in zip(runs, configs)} for k in keys}
+    text = _table(["key", *[f"{r.id} ({r.name})" for r in runs]], [[k, *[c.get(k) for c in configs]] for k in keys]) \
+        if keys else "the configs are identical"
+    _print(args, data, text)
+
+
+def _cmd_doctor(api: Api, args: argparse.Namespace) -> None:
+    from ._doctor import check_store
+
+    report = check_store(api.store, repair=args.repair)
+    _print(args, report, "\n".join(report["messages"]) or f"{api.store.location}: no problems found")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trackkit", description="Look at the runs in a trackkit store.")
+    parser.add_argument("--dir", help="the store directory (default: $TRACKKIT_DIR or ./trackkit)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        return p
+
+    command("projects", "list the projects")
+    runs = command("runs", "a table of runs with config and summary columns")
+    runs.add_argument("project", nargs="?")
+    runs.add_argument("--filter", help="'config.lr>0.01, state=finished' or a JSON Mongo-style filter")
+    runs.add_argument("--sort", help="a field, '-' for descending: -summary.val_acc")
+    runs.add_argument("--columns", help="comma-separated fields: config.lr,summary.loss")
+    show = command("show", "a run's config (with where each value came from), summary and state")
+    show.add_argument("run", help="project/run_id or run_id")
+    diff = command("diff", "configs of several runs side by side")
+    diff.add_argument("runs", nargs="+", help="project/run_id ...")
+    diff.add_argument("--all", action="store_true", help="show keys that are equal too")
+    doctor = command("doctor", "check a store for damaged files and runs left running")
+    doctor.add_argument("--repair", action="store_true", help="trim torn lines and mark dead runs crashed")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``trackkit`` console script."""
+    args = build_parser().parse_args(argv)
+    api = Api(args.dir)
+    handlers = {"projects": _cmd_projects, "runs": _cmd_runs, "show": _cmd_show, "diff": _cmd_diff,
+                "doctor": _cmd_doctor}
+    try:
+        handlers[args.command](api, args)
+    except TrackkitError as error:
+        print(f"trackkit: {error}", file=sys.stderr)
+        return 2
+    return 0

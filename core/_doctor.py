@@ -1,0 +1,79 @@
+"""``trackkit doctor``: find damaged files and runs left ``running`` by a dead process, and
+repair what can be repaired without losing data."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from typing import Any
+
+from ._local_store import HISTORY, LocalStore, read_history_file
+from ._store import Store
+
+__all__ = ["check_store"]
+
+
+def check_store(store: Store, *, repair: bool = False) -> dict[str, Any]:
+    """Check every run of a store; with ``repair``, trim torn history lines (the damaged lines are
+    kept aside in ``history.damaged``) and mark dead runs ``crashed``."""
+    report: dict[str, Any] = {"store": store.location, "runs_checked": 0, "problems": [], "repaired": [], "messages": []}
+    if not isinstance(store, LocalStore):
+        report["messages"].append(f"{store.location}: only local stores can be checked.")
+        return report
+    for project in store.projects():
+        for run_id in store.run_ids(project):
+            report["runs_checked"] += 1
+            _check_run(store, project, run_id, repair, report)
+    return report
+
+
+def _problem(report: dict[str, Any], where: str, text: str) -> None:
+    report["problems"].append({"run": where, "problem": text})
+    report["messages"].append(f"{where}: {text}")
+
+
+def _check_run(store: LocalStore, project: str, run_id: str, repair: bool, report: dict[str, Any]) -> None:
+    where = f"{project}/{run_id}"
+    run_dir = store.run_dir(project, run_id)
+    for name in ("run.json", "config.json", "summary.json"):
+        path = os.path.join(run_dir, name)
+        if not os.path.exists(path):
+            continue
+        try:
+            with open(path, encoding="utf-8") as handle:
+                json.load(handle)
+        except ValueError as error:
+            _problem(report, where, f"{name} is not valid JSON ({error})")
+    history = os.path.join(run_dir, HISTORY)
+    rows, skipped = read_history_file(history)
+    if skipped:
+        _problem(report, where, f"{HISTORY}: {len(skipped)} damaged line(s): {skipped[:10]}; {len(rows)} rows are fine")
+        if repair:
+            _rewrite_history(history, rows, skipped)
+            report["repaired"].append(where)
+            report["messages"].append(f"{where}: kept {len(rows)} rows; damaged lines moved to history.damaged")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        record = store.read_run(project, run_id)
+    with open(os.path.join(run_dir, "run.json"), encoding="utf-8") as handle:
+        stored_state = json.load(handle).get("state")
+    if stored_state == "running" and record["meta"]["state"] == "crashed":
+        _problem(report, where, "left 'running' by a process that is gone: crashed")
+        if repair:
+            store.update_run(project, run_id, meta=record["meta"])
+            report["repaired"].append(where)
+            report["messages"].append(f"{where}: marked crashed")
+
+
+def _rewrite_history(path: str, rows: list[dict[str, Any]], skipped: list[int]) -> None:
+    with open(path, "rb") as handle:
+        lines = handle.read().split(b"\n")
+    damaged = [lines[n - 1] for n in skipped if 0 < n <= len(lines)]
+    with open(path + ".damaged", "ab") as handle:
+        handle.write(b"\n".join(damaged) + b"\n")
+    tmp = path + ".repair.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, allow_nan=True, separators=(",", ":")) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,330 @@
+"""The embedded local store: one directory per run, plain files, no server, no database.
+
+Layout (``<root>`` is ``./trackkit`` unless ``dir=`` or ``TRACKKIT_DIR`` say otherwise)::
+
+    <root>/<project>/<run_id>/
+        run.json        metadata and state        (replaced atomically)
+        config.json     values, provenance, changes (replaced atomically, on every change)
+        summary.json    summary                   (replaced atomically)
+        history.jsonl   one JSON object per row   (append only)
+        heartbeat       its mtime says the writer is alive
+        .lock           flock held by the writing process while the run is open
+        files/          the run's files
+
+Why: each run is its own set of files, so writers never share a file (no "database is
+locked"), damage to one run cannot spread, readers need no lock, and a torn last line after
+``kill -9`` is skipped by the reader and trimmed on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ._errors import RunInUseError, RunNotFoundError, StorageWarning, UsageError
+from ._store import ResumeState, RunRecord
+
+try:  # POSIX; elsewhere liveness falls back to pid and heartbeat checks
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["HEARTBEAT_TIMEOUT", "LocalRunSink", "LocalStore", "check_name", "hostname", "read_history_file"]
+
+HISTORY = "history.jsonl"
+#: A running run whose heartbeat is older than this (seconds) and whose writer is gone is "crashed".
+HEARTBEAT_TIMEOUT = float(os.environ.get("TRACKKIT_HEARTBEAT_TIMEOUT", "30"))
+
+
+def hostname() -> str:
+    """This machine's name, without importing ``socket``."""
+    try:
+        return os.uname().nodename
+    except AttributeError:  # pragma: no cover - Windows
+        import socket
+
+        return socket.gethostname()
+
+
+_HOST = hostname()
+_FORBIDDEN = set('/\\#?%:*"<>|\0')
+
+
+def check_name(kind: str, value: str) -> str:
+    """Reject project names and run ids that cannot be a directory name."""
+    if not isinstance(value, str) or not value or value in (".", "..") or _FORBIDDEN & set(value) or len(value) > 128:
+        raise UsageError(
+            f"{kind} {value!r} is not valid: use 1-128 characters without any of / \\ # ? % : * \" < > |."
+        )
+    return value
+
+
+def _write_json_atomic(path: str, document: Any) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, allow_nan=True, separators=(",", ":"))
+    os.replace(tmp, path)
+
+
+def _read_json(path: str, default: Any) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return default
+    except (OSError, ValueError) as error:
+        warnings.warn(f"trackkit: could not read {path}: {error}; treating it as empty.", StorageWarning, stacklevel=3)
+        return default
+
+
+def read_history_file(path: str) -> tuple[list[dict[str, Any]], list[int]]:
+    """All rows of a history file, and the 1-based numbers of lines that were damaged and skipped."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return [], []
+    if not data:
+        return [], []
+    complete = data.endswith(b"\n")
+    body = data if complete else data[: data.rfind(b"\n") + 1]
+    try:  # fast path: one C-level parse of the whole file
+        rows = json.loads(b"[" + body.rstrip(b"\n").replace(b"\n", b",") + b"]") if body else []
+        skipped = [] if complete else [body.count(b"\n") + 1]
+        return rows, skipped
+    except ValueError:
+        pass
+    rows, skipped = [], []
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            skipped.append(number)
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            skipped.append(number)
+    return rows, skipped
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+class LocalRunSink:
+    """One run open for writing in a ``LocalStore``."""
+
+    def __init__(self, run_dir: str, lock_handle: Any) -> None:
+        self.run_dir = run_dir
+        self._lock_handle = lock_handle
+        self._history_path = os.path.join(run_dir, HISTORY)
+        self._heartbeat_path = os.path.join(run_dir, "heartbeat")
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        _write_json_atomic(os.path.join(self.run_dir, "run.json"), meta)
+
+    def write_config(self, document: dict[str, Any]) -> None:
+        _write_json_atomic(os.path.join(self.run_dir, "config.json"), document)
+
+    def write_summary(self, document: dict[str, Any]) -> None:
+        _write_json_atomic(os.path.join(self.run_dir, "summary.json"), document)
+
+    def append_history(self, rows: Sequence[dict[str, Any]]) -> None:
+        dumps = json.JSONEncoder(allow_nan=True, separators=(",", ":"), default=repr).encode
+        payload = "\n".join([dumps(row) for row in rows]) + "\n"
+        with open(self._history_path, "ab") as handle:  # one write: a row is whole or torn at the tail
+            handle.write(payload.encode("utf-8"))
+
+    def heartbeat(self) -> None:
+        try:
+            os.utime(self._heartbeat_path)
+        except FileNotFoundError:
+            with open(self._heartbeat_path, "w", encoding="utf-8") as handle:
+                handle.write(f"{os.getpid()} {_HOST}\n")
+
+    def close(self) -> None:
+        handle, self._lock_handle = self._lock_handle, None
+        if handle is not None:
+            handle.close()  # releases the flock
+
+
+class LocalStore:
+    """Runs as directories of plain files under ``root`` (see the module docstring)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.location = os.path.abspath(os.fspath(root))
+
+    def __repr__(self) -> str:
+        return f"LocalStore({self.location!r})"
+
+    def run_dir(self, project: str, run_id: str) -> str:
+        """The directory of one run."""
+        return os.path.join(self.location, check_name("project", project), check_name("run id", run_id))
+
+    # -- writing -------------------------------------------------------------------------------
+    def open_run(self, project: str, run_id: str, *, resume: str | None) -> tuple[LocalRunSink, ResumeState | None]:
+        run_dir = self.run_dir(project, run_id)
+        exists = os.path.exists(os.path.join(run_dir, "run.json"))
+        if exists and resume in (None, "never"):
+            hint = "pass resume='allow' to continue it" if resume is None else "resume='never' forbids reusing it"
+            raise UsageError(f"run {project}/{run_id} already exists in {self.location}; {hint}, or choose another id.")
+        if not exists and resume == "must":
+            raise RunNotFoundError(
+                f"resume='must' but there is no run {project}/{run_id} in {self.location}; "
+                f"check the id or use resume='allow'."
+            )
+        os.makedirs(os.path.join(run_dir, "files"), exist_ok=True)
+        lock_handle = self._acquire(run_dir, project, run_id)
+        state: ResumeState | None = None
+        if exists:
+            self._trim_torn_tail(os.path.join(run_dir, HISTORY))
+            rows, _ = read_history_file(os.path.join(run_dir, HISTORY))
+            steps = [row["_step"] for row in rows if isinstance(row.get("_step"), int)]
+            state = {
+                "record": self._read_record(run_dir, project, run_id, check_liveness=False),
+                "last_step": max(steps) if steps else None,
+                "history_rows": len(rows),
+            }
+        sink = LocalRunSink(run_dir, lock_handle)
+        sink.heartbeat()
+        return sink, state
+
+    def _acquire(self, run_dir: str, project: str, run_id: str) -> Any:
+        handle = open(os.path.join(run_dir, ".lock"), "a+")  # noqa: SIM115 - held for the run's life
+        if fcntl is None:  # pragma: no cover - Windows
+            return handle
+        deadline = time.monotonic() + 2.0
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return handle
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    handle.close()
+                    raise RunInUseError(
+                        f"run {project}/{run_id} is open in another live process; two processes cannot "
+                        f"write one run. Finish it there first, or use another id."
+                    ) from None
+                time.sleep(0.05)
+
+    @staticmethod
+    def _trim_torn_tail(path: str) -> None:
+        try:
+            with open(path, "rb+") as handle:
+                data = handle.read()
+                if data and not data.endswith(b"\n"):
+                    handle.truncate(data.rfind(b"\n") + 1)
+                    warnings.warn(
+                        f"trackkit: dropped a torn last line in {path} (the process died while writing it).",
+                        StorageWarning,
+                        stacklevel=4,
+                    )
+        except FileNotFoundError:
+            pass
+
+    # -- reading -------------------------------------------------------------------------------
+    def projects(self) -> list[str]:
+        try:
+            entries = os.scandir(self.location)
+        except FileNotFoundError:
+            return []
+        with entries:
+            return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+
+    def run_ids(self, project: str) -> list[str]:
+        try:
+            entries = os.scandir(os.path.join(self.location, project))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        with entries:
+            return sorted(e.name for e in entries if os.path.exists(os.path.join(e.path, "run.json")))
+
+    def read_run(self, project: str, run_id: str) -> RunRecord:
+        run_dir = self.run_dir(project, run_id)
+        if not os.path.exists(os.path.join(run_dir, "run.json")):
+            raise RunNotFoundError(f"no run {project}/{run_id} in {self.location}.")
+        return self._read_record(run_dir, project, run_id, check_liveness=True)
+
+    def _read_record(self, run_dir: str, project: str, run_id: str, *, check_liveness: bool) -> RunRecord:
+        meta = _read_json(os.path.join(run_dir, "run.json"), {})
+        meta.setdefault("id", run_id)
+        meta.setdefault("project", project)
+        if check_liveness and meta.get("state") == "running" and not self._is_alive(run_dir, meta):
+            meta["state"] = "crashed"
+            meta.setdefault("exit_reason", "the writing process is gone (no heartbeat, lock released)")
+        return {
+            "meta": meta,
+            "config": _read_json(os.path.join(run_dir, "config.json"), {}),
+            "summary": _read_json(os.path.join(run_dir, "summary.json"), {}),
+        }
+
+    def _is_alive(self, run_dir: str, meta: dict[str, Any]) -> bool:
+        """Whether the process that writes a ``running`` run still holds it."""
+        lock_path = os.path.join(run_dir, ".lock")
+        if fcntl is not None and os.path.exists(lock_path) and meta.get("host") == _HOST:
+            with open(lock_path) as handle:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return True  # the writer holds its exclusive lock
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                return False
+        if meta.get("host") == _HOST and isinstance(meta.get("pid"), int) and not _pid_alive(meta["pid"]):
+            return False
+        try:
+            age = time.time() - os.path.getmtime(os.path.join(run_dir, "heartbeat"))
+        except OSError:
+            return False
+        return age < HEARTBEAT_TIMEOUT
+
+    def iter_history(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
+        path = os.path.join(self.run_dir(project, run_id), HISTORY)
+        rows, skipped = read_history_file(path)
+        if skipped:
+            warnings.warn(
+                f"trackkit: skipped {len(skipped)} damaged line(s) of {path} (line {', '.join(map(str, skipped[:10]))}); "
+                f"everything else was read. `trackkit doctor --repair` trims a torn tail.",
+                StorageWarning,
+                stacklevel=3,
+            )
+        return iter(rows)
+
+    # -- editing -------------------------------------------------------------------------------
+    def update_run(
+        self,
+        project: str,
+        run_id: str,
+        *,
+        meta: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
+        run_dir = self.run_dir(project, run_id)
+        if not os.path.exists(os.path.join(run_dir, "run.json")):
+            raise RunNotFoundError(f"no run {project}/{run_id} in {self.location}.")
+        for name, document in (("run.json", meta), ("config.json", config), ("summary.json", summary)):
+            if document is not None:
+                _write_json_atomic(os.path.join(run_dir, name), document)
+
+    def delete_run(self, project: str, run_id: str) -> None:
+        import shutil
+
+        run_dir = self.run_dir(project, run_id)
+        if not os.path.isdir(run_dir):
+            raise RunNotFoundError(f"no run {project}/{run_id} in {self.location}.")
+        shutil.rmtree(run_dir)

@@ -1,0 +1,408 @@
+"""``Run``: coordinates config, history, summary and the writer for one tracked run.
+
+It owns no storage logic (that is the ``RunSink``) and no aggregation logic (``Summary``);
+``log`` is the hot path and does no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import os
+import sys
+import time
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+from ._config import Config
+from ._errors import InvalidLogDataError, RunFinishedError, StorageWarning, UsageError
+from ._settings import Settings
+from ._store import ResumeState, RunSink
+from ._summary import MetricDefinition, Summary, parse_ops
+from ._values import flatten, log_value
+from ._writer import BackgroundWriter
+
+__all__ = ["Run", "RunState"]
+
+_PLAIN = frozenset((int, float, str, bool, type(None)))
+RunState = str  # "running" | "finished" | "failed" | "crashed"
+
+
+class Run:
+    """A tracked run, as returned by ``trackkit.init()``.
+
+    Example:
+        >>> with trackkit.init(project="demo", config={"lr": 0.1}) as run:
+        ...     for epoch in range(3):
+        ...         run.log({"loss": 1.0 / (epoch + 1)})
+    """
+
+    def __init__(
+        self,
+        *,
+        sink: RunSink,
+        meta: dict[str, Any],
+        settings: Settings,
+        run_dir: str,
+        resume_state: ResumeState | None = None,
+        strict_config: bool = False,
+    ) -> None:
+        self._sink = sink
+        self._settings = settings
+        self._meta = meta
+        self._pid = os.getpid()
+        self._start_time = time.time()
+        self._pending: dict[str, Any] | None = None
+        self._pending_step = 0
+        self._next_step = 0
+        self._closed = False
+        self._forked = False
+        self._sync_steps = False
+        self._rows_before = 0
+        self._config_warned = False
+        self.dir = run_dir
+        self.resumed = resume_state is not None
+        self.summary = Summary()
+        self.config = Config(strict=strict_config, on_change=self._persist_config, step=lambda: self.step)
+        if resume_state is not None:
+            record = resume_state["record"]
+            self.config.load_document(record["config"])
+            self.summary.load_document(record["summary"])
+            last_step = resume_state["last_step"]
+            self._next_step = 0 if last_step is None else last_step + 1
+            for definition in record["meta"].get("metrics", []):
+                self._define(definition["name"], definition.get("summary"), definition.get("step_metric"), True)
+            self._start_time -= float(record["meta"].get("runtime") or 0.0)
+            self._rows_before = resume_state["history_rows"]
+        self._summary_version_written = -1
+        self._writer = BackgroundWriter(
+            sink,
+            name=self.id,
+            interval=settings.flush_interval,
+            max_buffered_rows=settings.max_buffered_rows,
+            on_cycle=self._write_summary_if_changed,
+        )
+        self._queue = self._writer.queue
+
+    # -- identity ------------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        """The run id (unique within its project)."""
+        return str(self._meta["id"])
+
+    @property
+    def name(self) -> str:
+        """The display name, generated when not given."""
+        return str(self._meta["name"])
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._update_meta(name=str(value))
+
+    @property
+    def project(self) -> str:
+        return str(self._meta["project"])
+
+    @property
+    def entity(self) -> str:
+        """Locally, the OS user name."""
+        return str(self._meta["entity"])
+
+    @property
+    def path(self) -> str:
+        """``entity/project/id``, as ``trackkit.Api().run()`` takes it."""
+        return f"{self.entity}/{self.project}/{self.id}"
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return tuple(self._meta.get("tags") or ())
+
+    @tags.setter
+    def tags(self, value: Any) -> None:
+        self._update_meta(tags=[str(tag) for tag in value])
+
+    @property
+    def notes(self) -> str | None:
+        return self._meta.get("notes")
+
+    @notes.setter
+    def notes(self, value: str | None) -> None:
+        self._update_meta(notes=value)
+
+    @property
+    def group(self) -> str | None:
+        return self._meta.get("group")
+
+    @property
+    def job_type(self) -> str | None:
+        return self._meta.get("job_type")
+
+    @property
+    def state(self) -> RunState:
+        """``running``, ``finished`` or ``failed``."""
+        return str(self._meta["state"])
+
+    @property
+    def step(self) -> int:
+        """The step the next ``log()`` without ``step=`` will write to."""
+        return self._pending_step if self._pending is not None else self._next_step
+
+    @property
+    def mode(self) -> str:
+        return str(self._meta.get("mode", "local"))
+
+    def __repr__(self) -> str:
+        return f"<trackkit.Run {self.project}/{self.id} name={self.name!r} state={self.state}>"
+
+    # -- logging -------------------------------------------------------------------------------
+    def log(self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+        """Log a dict of metrics to the run's history.
+
+        Without ``step``, each call writes one row and advances the step; with ``step``, calls
+        for the same step merge into one row, written when another step arrives, on
+        ``commit=True`` or at finish. Steps may go backwards or repeat: every row is kept.
+        Nested dicts are flattened with ``/``. Never blocks on I/O.
+        """
+        if self._closed and self._refuse_write("log"):
+            return
+        if type(data) is not dict:
+            data = self._as_mapping(data)
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if type(key) is str and type(value) in _PLAIN:
+                values[key] = value
+            elif isinstance(value, Mapping) and type(key) is str:
+                flatten(dict(value), key + "/", values)
+            elif type(key) is not str:
+                raise InvalidLogDataError(f"run.log() keys must be strings; got {key!r} ({type(key).__name__}).")
+            else:
+                values[key] = log_value(key, value)
+        if step is not None:
+            if type(step) is not int:
+                step = self._check_step(step)
+            if self._pending is not None and step != self._pending_step:
+                self._commit()
+            if self._pending is None:
+                self._pending = values
+                self._pending_step = step
+            else:
+                self._pending.update(values)
+            if commit:
+                self._commit()
+        else:
+            if self._pending is None:
+                self._pending = values
+                self._pending_step = self._next_step
+            else:
+                self._pending.update(values)
+            if commit is not False:
+                self._commit()
+
+    def _commit(self) -> None:
+        row = self._pending
+        if row is None:
+            return
+        self._pending = None
+        step = self._pending_step
+        now = time.time()
+        row["_step"] = step
+        row["_timestamp"] = now
+        row["_runtime"] = now - self._start_time
+        if step >= self._next_step:
+            self._next_step = step + 1
+        if self._sync_steps:
+            self._sync_step_metrics(row)
+        self.summary.observe(row)
+        self._queue.append(row)
+
+    def _sync_step_metrics(self, row: dict[str, Any]) -> None:
+        last = self.summary._last
+        for key in list(row):
+            definition = self.summary._definition_for(key)
+            step_metric = definition.step_metric if definition is not None else None
+            if step_metric and step_metric not in row and step_metric in last:
+                row[step_metric] = last[step_metric]
+
+    @staticmethod
+    def _as_mapping(data: Any) -> dict[str, Any]:
+        if isinstance(data, Mapping):
+            return dict(data)
+        raise InvalidLogDataError(
+            f"run.log() takes a dict of metric names to values, like run.log({{'loss': 0.25}}); "
+            f"got {type(data).__name__}."
+        )
+
+    @staticmethod
+    def _check_step(step: Any) -> int:
+        if isinstance(step, bool):
+            raise InvalidLogDataError(f"run.log(step=...) must be an int; got {step!r}.")
+        try:
+            value = operator.index(step)  # int subclasses, numpy integers
+        except TypeError:
+            raise InvalidLogDataError(
+                f"run.log(step=...) must be an int; got {step!r} ({type(step).__name__})."
+            ) from None
+        if value < 0:
+            raise UsageError(f"run.log(step=...) must not be negative; got {value}.")
+        return value
+
+    def _refuse_write(self, what: str) -> bool:
+        """True (skip quietly) in a forked child; raise after finish."""
+        if self._forked:
+            if not self._config_warned:
+                self._config_warned = True
+                warnings.warn(
+                    f"trackkit: {what}() called in a forked child process (pid {os.getpid()}); only the process "
+                    f"that called trackkit.init() writes the run, so this call is ignored.",
+                    StorageWarning,
+                    stacklevel=3,
+                )
+            return True
+        raise RunFinishedError(
+            f"run {self.project}/{self.id} has finished; call trackkit.init() to start a new run, "
+            f"or trackkit.init(id={self.id!r}, resume='allow') to continue this one."
+        )
+
+    # -- metrics -------------------------------------------------------------------------------
+    def define_metric(
+        self,
+        name: str,
+        step_metric: str | None = None,
+        *,
+        summary: str | None = None,
+        step_sync: bool | None = None,
+        hidden: bool | None = None,
+        goal: str | None = None,
+        overwrite: bool | None = None,
+    ) -> MetricDefinition:
+        """Declare how a metric is summarised (``summary="min"``, ``"max"``, ``"mean"``, ``"first"``,
+        ``"last"`` or ``"none"``, comma-separated for several) and plotted (``step_metric=``).
+
+        ``name`` may end with ``*`` to match a prefix (``"val/*"``). With ``step_metric``, a row
+        that has the metric but not the step metric gets the step metric's last value.
+        """
+        if not isinstance(name, str) or not name:
+            raise UsageError(f"define_metric() needs a metric name; got {name!r}.")
+        if "*" in name[:-1]:
+            raise UsageError(f"define_metric({name!r}): '*' is allowed only at the end of the name.")
+        if goal is not None and goal not in ("minimize", "maximize"):
+            raise UsageError(f"define_metric(goal=...) must be 'minimize' or 'maximize'; got {goal!r}.")
+        if summary is None and goal is not None:
+            summary = "min" if goal == "minimize" else "max"
+        definition = self._define(name, summary, step_metric, step_sync is not False)
+        self._update_meta(metrics=[d.to_dict() for d in self.summary.definitions])
+        return definition
+
+    def _define(self, name: str, summary: Any, step_metric: str | None, step_sync: bool) -> MetricDefinition:
+        if step_metric is not None and not isinstance(step_metric, str):
+            raise UsageError(f"define_metric(step_metric=...) must be a metric name; got {step_metric!r}.")
+        definition = MetricDefinition(name, parse_ops(summary), step_metric if step_sync else None)
+        self.summary.define(definition)
+        self._sync_steps = any(d.step_metric for d in self.summary.definitions)
+        return definition
+
+    # -- persistence ---------------------------------------------------------------------------
+    def _persist_config(self, config: Config) -> None:
+        document = config.to_document()
+        try:
+            self._sink.write_config(document)
+        except Exception as error:  # storage trouble must not take training down
+            if not self._config_warned:
+                self._config_warned = True
+                warnings.warn(
+                    f"trackkit could not save the config of run {self.id} ({error}); it is kept and retried.",
+                    StorageWarning,
+                    stacklevel=4,
+                )
+            snapshot = json.loads(json.dumps(document))
+            self._writer.submit(lambda: self._sink.write_config(snapshot))
+
+    def _write_summary_if_changed(self) -> None:
+        version = self.summary.version
+        if version != self._summary_version_written:
+            self._sink.write_summary(self.summary.to_document())
+            self._summary_version_written = version
+
+    def _update_meta(self, **changes: Any) -> None:
+        self._meta.update(changes)
+        snapshot = dict(self._meta)
+        self._writer.submit(lambda: self._sink.write_meta(snapshot))
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every committed row is on disk; False if ``timeout`` ran out."""
+        return self._writer.flush(timeout)
+
+    def finish(self, exit_code: int | None = None, quiet: bool | None = None, *, reason: str | None = None) -> None:
+        """Write everything and close the run: ``finished``, or ``failed`` for a non-zero ``exit_code``.
+
+        Idempotent, and bounded: if the store stalls, it gives up after ``finish_timeout``
+        seconds (``TRACKKIT_FINISH_TIMEOUT``, default 10) with a warning.
+        """
+        if self._closed:
+            return
+        if self._pending is not None:
+            self._commit()
+        self._closed = True
+        from . import _session
+
+        _session.forget(self)
+        if self._forked or os.getpid() != self._pid:
+            return
+        state = "finished" if not exit_code else "failed"
+        now = time.time()
+        self._meta.update(
+            state=state,
+            exit_code=exit_code if exit_code is not None else 0,
+            finished_at=now,
+            runtime=now - self._start_time,
+        )
+        if reason:
+            self._meta["exit_reason"] = reason
+        meta = self._meta
+
+        def final_write() -> None:
+            self._write_summary_if_changed()
+            meta["history_rows"] = self._rows_before + self._writer.rows_written
+            meta["rows_dropped"] = self._writer.rows_dropped
+            self._sink.write_config(self.config.to_document())
+            self._sink.write_meta(dict(meta))
+
+        timeout = self._settings.finish_timeout
+        done = self._writer.close(final=final_write, timeout=timeout)
+        self.config.close()
+        if not done:
+            warnings.warn(
+                f"trackkit: finish() gave up after {timeout:g}s waiting for the store; "
+                f"{self._writer.pending_rows} row(s) of run {self.id} may not be saved.",
+                StorageWarning,
+                stacklevel=2,
+            )
+        if self._writer.rows_dropped:
+            warnings.warn(
+                f"trackkit: {self._writer.rows_dropped} row(s) of run {self.id} were dropped because the store "
+                f"was unwritable for too long.",
+                StorageWarning,
+                stacklevel=2,
+            )
+        self._sink.close()
+        if not (quiet or self._settings.silent):
+            print(
+                f"trackkit: run {self.name} ({self.project}/{self.id}) {state}; "
+                f"{self._writer.rows_written} rows. See it with: trackkit show {self.project}/{self.id}",
+                file=sys.stderr,
+            )
+
+    def _mark_forked(self) -> None:
+        self._forked = True
+        self._closed = True
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.finish()
+        else:
+            self.finish(exit_code=1, reason=f"{exc_type.__name__}: {exc}")

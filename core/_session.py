@@ -1,0 +1,274 @@
+"""``trackkit.init()`` and the process-wide state around it: the current run, and finishing
+runs when the interpreter exits, an exception escapes or SIGTERM arrives."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from ._config_files import command_line_config_paths, defaults_paths
+from ._errors import NoActiveRunError, UsageError
+from ._local_store import LocalStore, check_name, hostname
+from ._memory_store import NullSink
+from ._names import generate_id, generate_name
+from ._run import Run
+from ._settings import resolve
+from ._sources import config_to_dict
+from ._store import Store
+
+__all__ = ["current_run", "forget", "init", "require_run"]
+
+_lock = threading.RLock()
+_current: Run | None = None
+_active: list[Run] = []
+_hooks_installed = False
+_uncaught: BaseException | None = None
+
+
+def current_run() -> Run | None:
+    """The run that module-level calls act on, or None."""
+    return _current
+
+
+def require_run(call: str) -> Run:
+    """The current run, or a ``NoActiveRunError`` that tells the user what to do."""
+    run = _current
+    if run is None:
+        raise NoActiveRunError(f"call trackkit.init() before {call}.")
+    return run
+
+
+def forget(run: Run) -> None:
+    """Called by ``Run.finish``: the run is no longer active."""
+    global _current
+    with _lock:
+        if run in _active:
+            _active.remove(run)
+        if _current is run:
+            _current = _active[-1] if _active else None
+
+
+def _entity() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:
+        return "local"
+
+
+def init(
+    project: str | None = None,
+    name: str | None = None,
+    config: Any = None,
+    id: str | None = None,
+    tags: list[str] | tuple[str, ...] | None = None,
+    notes: str | None = None,
+    group: str | None = None,
+    job_type: str | None = None,
+    dir: str | os.PathLike[str] | None = None,
+    mode: str | None = None,
+    resume: str | bool | None = None,
+    *,
+    entity: str | None = None,
+    strict_config: bool = False,
+    reinit: str = "finish_previous",
+    silent: bool | None = None,
+    store: Store | None = None,
+) -> Run:
+    """Start a run and make it the current one.
+
+    Args:
+        project: Project name (``TRACKKIT_PROJECT``, else ``"uncategorized"``).
+        name: Display name; generated (``bright-river-3``) when not given.
+        config: A dict, argparse.Namespace, absl/TF flags, dataclass, pydantic model, OmegaConf
+            config, object with attributes, or a path to a YAML file.
+        id: Run id (``TRACKKIT_RUN_ID``, else eight random characters).
+        dir: The store directory (``TRACKKIT_DIR``, else ``./trackkit``).
+        mode: ``"local"`` (default; ``"offline"`` means the same) or ``"disabled"`` (a run that
+            accepts every call and writes nothing). ``TRACKKIT_MODE``.
+        resume: ``"allow"``, ``"must"`` or ``"never"``, with ``id=``: continue an existing run.
+        strict_config: Make changing a config value raise ``ConfigChangeError`` unless
+            ``config.update(..., allow_val_change=True)``.
+        reinit: What to do with a run that is still active: ``"finish_previous"`` (default),
+            ``"return_previous"`` or ``"create_new"``.
+        store: Another store (``trackkit.testing.MemoryStore()``, later a server).
+
+    Example:
+        >>> with trackkit.init(project="mnist", config={"lr": 0.01}) as run:
+        ...     run.log({"loss": 0.5})
+    """
+    global _current
+    settings = resolve(project=project, dir=dir, mode=mode, resume=resume, silent=silent)
+    if reinit not in ("finish_previous", "return_previous", "create_new"):
+        raise UsageError(f"reinit={reinit!r} is not known; use 'finish_previous', 'return_previous' or 'create_new'.")
+    if _current is not None:
+        if reinit == "return_previous":
+            return _current
+        if reinit == "finish_previous":
+            for run in list(_active):
+                run.finish()
+    if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
+        raise UsageError(f"tags must be a list of strings; got {tags!r}.")
+    run_id = check_name("run id", id or os.environ.get("TRACKKIT_RUN_ID") or generate_id())
+    project_name = check_name("project", settings.project)
+    initial_config = config_to_dict(config)  # a bad config object fails here, before anything is written
+
+    if settings.mode == "disabled":
+        sink: Any = NullSink()
+        resume_state = None
+        import tempfile
+
+        run_dir = os.path.join(tempfile.gettempdir(), "trackkit-disabled", run_id)
+        number = 1
+    else:
+        store = store if store is not None else LocalStore(settings.dir)
+        number = len(store.run_ids(project_name)) + 1
+        sink, resume_state = store.open_run(project_name, run_id, resume=settings.resume)
+        run_dir = getattr(sink, "run_dir", os.path.join(store.location, project_name, run_id))
+
+    now = time.time()
+    previous = resume_state["record"]["meta"] if resume_state else {}
+    meta: dict[str, Any] = {
+        "id": run_id,
+        "name": name or previous.get("name") or generate_name(number),
+        "project": project_name,
+        "entity": entity or previous.get("entity") or _entity(),
+        "state": "running",
+        "tags": list(tags) if tags is not None else list(previous.get("tags") or []),
+        "notes": notes if notes is not None else previous.get("notes"),
+        "group": group if group is not None else previous.get("group"),
+        "job_type": job_type if job_type is not None else previous.get("job_type"),
+        "created_at": previous.get("created_at", now),
+        "started_at": now,
+        "mode": settings.mode,
+        "host": hostname(),
+        "pid": os.getpid(),
+        "python": sys.version.split()[0],
+        "argv": list(sys.argv),
+        "cwd": os.getcwd(),
+        "resumed": resume_state is not None,
+        "resume_count": int(previous.get("resume_count", 0)) + (1 if resume_state else 0),
+        "metrics": previous.get("metrics", []),
+        "trackkit_version": _version(),
+    }
+    try:
+        sink.write_meta(meta)
+    except Exception:
+        sink.close()
+        raise
+    run = Run(
+        sink=sink,
+        meta=meta,
+        settings=settings,
+        run_dir=run_dir,
+        resume_state=resume_state,
+        strict_config=strict_config,
+    )
+    _load_initial_config(run, initial_config, resumed=resume_state is not None)
+    with _lock:
+        _active.append(run)
+        if reinit != "create_new" or _current is None:
+            _current = run
+    _install_hooks()
+    if not settings.silent and settings.mode != "disabled":
+        verb = "resumed" if resume_state else "started"
+        print(f"trackkit: {verb} run {meta['name']} ({project_name}/{run_id}) in {run_dir}", file=sys.stderr)
+    return run
+
+
+def _load_initial_config(run: Run, initial: dict[str, Any], *, resumed: bool) -> None:
+    """Layer the config, low to high: defaults files < init(config=) < command-line files.
+
+    The layers of a new run are not "changes"; on a resumed run they are recorded as changes.
+    """
+    config = run.config
+    layers: list[tuple[str, dict[str, Any]]] = []
+    from ._sources import load_yaml_config
+
+    for path in defaults_paths():
+        layers.append((f"defaults:{path}", load_yaml_config(path)))
+    if initial:
+        layers.append(("init", initial))
+    for path in command_line_config_paths():
+        layers.append((f"file:{os.path.abspath(path)}", load_yaml_config(path)))
+    on_change = config._on_change
+    object.__setattr__(config, "_on_change", None)
+    try:
+        for source, data in layers:
+            before = len(config._changes)
+            config._apply((), data, source=source, allow_val_change=True)
+            if not resumed:
+                del config._changes[before:]
+    finally:
+        object.__setattr__(config, "_on_change", on_change)
+    run._persist_config(config)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+# -- process lifecycle -------------------------------------------------------------------------
+def _finish_all(exit_code: int | None, reason: str | None) -> None:
+    for run in list(_active):
+        try:
+            run.finish(exit_code=exit_code, reason=reason)
+        except Exception as error:  # pragma: no cover - last-chance cleanup must not raise
+            print(f"trackkit: could not finish run {run.id}: {error}", file=sys.stderr)
+
+
+def _at_exit() -> None:
+    if _uncaught is not None:
+        _finish_all(1, f"{type(_uncaught).__name__}: {_uncaught}")
+    else:
+        _finish_all(None, None)
+
+
+def _excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+    global _uncaught
+    _uncaught = value
+    _previous_excepthook(kind, value, tb)  # Python prints the traceback as usual
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    name = signal.Signals(signum).name
+    _finish_all(128 + signum, f"killed by {name}")
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _after_fork_in_child() -> None:
+    global _current
+    for run in _active:
+        run._mark_forked()
+    _active.clear()
+    _current = None
+
+
+_previous_excepthook = sys.excepthook
+
+
+def _install_hooks() -> None:
+    global _hooks_installed, _previous_excepthook
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_at_exit)
+    _previous_excepthook = sys.excepthook
+    sys.excepthook = _excepthook
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+    if threading.current_thread() is threading.main_thread():
+        try:
+            if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+                signal.signal(signal.SIGTERM, _on_sigterm)
+        except (ValueError, OSError):  # pragma: no cover - embedded interpreters
+            pass

@@ -1,0 +1,147 @@
+"""The background writer: takes committed rows off the training thread and persists them in
+batches, so that ``run.log`` never waits for the disk.
+
+Storage errors never reach the training loop: the first one prints a warning, the rows are
+kept in memory (up to ``max_buffered_rows``) and retried on the next cycle; rows that had to
+be dropped beyond that bound are counted and reported at finish.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from ._errors import StorageWarning
+from ._store import RunSink
+
+__all__ = ["BackgroundWriter"]
+
+HEARTBEAT_INTERVAL = 5.0
+
+
+class BackgroundWriter:
+    """A daemon thread that drains ``queue`` into ``sink.append_history`` every ``interval`` seconds."""
+
+    def __init__(
+        self,
+        sink: RunSink,
+        *,
+        name: str,
+        interval: float = 1.0,
+        max_buffered_rows: int = 1_000_000,
+        on_cycle: Callable[[], None] | None = None,
+    ) -> None:
+        self.queue: collections.deque[dict[str, Any]] = collections.deque()
+        self.rows_written = 0
+        self.rows_dropped = 0
+        self._sink = sink
+        self._interval = interval
+        self._max_buffered = max_buffered_rows
+        self._on_cycle = on_cycle
+        self._retry: list[dict[str, Any]] = []
+        self._tasks: collections.deque[Callable[[], None]] = collections.deque()
+        self._wake = threading.Event()
+        self._stop = False
+        self._cycles = 0
+        self._cycle_done = threading.Condition()
+        self._warned: set[str] = set()
+        self._failing = False
+        self._last_heartbeat = time.monotonic()
+        self._thread = threading.Thread(target=self._loop, name=f"trackkit-writer-{name}", daemon=True)
+        self._thread.start()
+
+    # -- called from the training thread ---------------------------------------------------------
+    def submit(self, task: Callable[[], None]) -> None:
+        """Run ``task`` (a small store write) on the writer thread, in order with the rows."""
+        self._tasks.append(task)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything queued so far is written (or has failed); False on timeout."""
+        if not self._thread.is_alive():
+            return False
+        with self._cycle_done:
+            target = self._cycles + 2  # a cycle that started before this call may have missed our rows
+            self._wake.set()
+            return self._cycle_done.wait_for(lambda: self._cycles >= target or not self._thread.is_alive(), timeout)
+
+    def close(self, final: Callable[[], None] | None = None, timeout: float = 10.0) -> bool:
+        """Write everything, run ``final`` on the writer thread, stop; False if ``timeout`` ran out."""
+        if final is not None:
+            self._tasks.append(final)
+        self._stop = True
+        self._wake.set()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows not yet durable."""
+        return len(self.queue) + len(self._retry)
+
+    # -- the thread ----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            stopping = self._stop
+            self._cycle()
+            with self._cycle_done:
+                self._cycles += 1
+                self._cycle_done.notify_all()
+            if stopping:
+                return
+
+    def _cycle(self) -> None:
+        rows = self._retry
+        queue = self.queue
+        while queue:
+            rows.append(queue.popleft())
+        self._retry = []
+        if rows:
+            if self._attempt("history", lambda: self._sink.append_history(rows)):
+                self.rows_written += len(rows)
+            else:
+                overflow = len(rows) - self._max_buffered
+                if overflow > 0:
+                    self.rows_dropped += overflow
+                    rows = rows[overflow:]
+                self._retry = rows
+        while self._tasks:
+            task = self._tasks[0]
+            if not self._attempt("metadata", task) and not self._stop:
+                break  # keep order: retry next cycle
+            self._tasks.popleft()
+        now = time.monotonic()
+        if now - self._last_heartbeat >= HEARTBEAT_INTERVAL:
+            self._last_heartbeat = now
+            self._attempt("heartbeat", self._sink.heartbeat)
+        if self._on_cycle is not None:
+            self._attempt("summary", self._on_cycle)
+
+    def _attempt(self, what: str, action: Callable[[], None]) -> bool:
+        try:
+            action()
+        except Exception as error:  # never let storage trouble kill the thread
+            if what not in self._warned:
+                self._warned.add(what)
+                warnings.warn(
+                    f"trackkit could not write the run's {what} ({type(error).__name__}: {error}). Training goes on; "
+                    f"trackkit keeps up to {self._max_buffered:,} rows in memory and retries every "
+                    f"{self._interval:g}s. This warning is shown once.",
+                    StorageWarning,
+                    stacklevel=1,
+                )
+            self._failing = True
+            return False
+        if self._failing and what == "history":
+            self._failing = False
+            self._warned.discard("history")
+            print(f"trackkit: the store is writable again (pid {os.getpid()}); buffered rows were written.",
+                  flush=True, file=sys.stderr)
+        return True
