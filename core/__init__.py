@@ -30,7 +30,8 @@ from ._errors import (
 from ._local_store import LocalStore
 from ._run import Run
 from ._session import current_run as _current_run
-from ._session import init, require_run
+from ._session import init
+from ._session import require_run as _require_run
 from ._store import RunSink, Store
 from ._summary import Summary
 
@@ -71,7 +72,7 @@ __all__ = [
 
 def log(data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
     """``run.log`` on the current run (see ``Run.log``)."""
-    require_run("trackkit.log()").log(data, step=step, commit=commit)
+    _require_run("trackkit.log()").log(data, step=step, commit=commit)
 
 
 def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
@@ -83,7 +84,7 @@ def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
 
 def define_metric(name: str, step_metric: str | None = None, **kwargs: Any) -> Any:
     """``run.define_metric`` on the current run."""
-    return require_run("trackkit.define_metric()").define_metric(name, step_metric, **kwargs)
+    return _require_run("trackkit.define_metric()").define_metric(name, step_metric, **kwargs)
 
 
 class _BeforeInit:

@@ -161,7 +161,8 @@ class Run:
 
         Without ``step``, each call writes one row and advances the step; with ``step``, calls
         for the same step merge into one row, written when another step arrives, on
-        ``commit=True`` or at finish. Steps may go backwards or repeat: every row is kept.
+        ``commit=True`` or at finish. Steps may go backwards or repeat, and a value logged again
+        for a key of the pending row starts a new row: every value is kept, none overwritten.
         Nested dicts are flattened with ``/``. Never blocks on I/O.
         """
         if self._closed and self._refuse_write("log"):
@@ -178,26 +179,40 @@ class Run:
                 raise InvalidLogDataError(f"run.log() keys must be strings; got {key!r} ({type(key).__name__}).")
             else:
                 values[key] = log_value(key, value)
+        pending = self._pending
         if step is not None:
-            if type(step) is not int:
+            if type(step) is not int or step < 0:
                 step = self._check_step(step)
-            if self._pending is not None and step != self._pending_step:
+            if pending is not None and (step != self._pending_step or self._conflicts(pending, values)):
                 self._commit()
-            if self._pending is None:
+                pending = None
+            if pending is None:
                 self._pending = values
                 self._pending_step = step
             else:
-                self._pending.update(values)
+                pending.update(values)
             if commit:
                 self._commit()
         else:
-            if self._pending is None:
+            if pending is not None and self._conflicts(pending, values):
+                self._commit()
+                pending = None
+            if pending is None:
                 self._pending = values
                 self._pending_step = self._next_step
             else:
-                self._pending.update(values)
+                pending.update(values)
             if commit is not False:
                 self._commit()
+
+    @staticmethod
+    def _conflicts(pending: dict[str, Any], values: dict[str, Any]) -> bool:
+        """A key already in the pending row with another value: it starts a new row, so nothing is overwritten."""
+        for key in values.keys() & pending.keys():
+            old, new = pending[key], values[key]
+            if old != new and (old == old or new == new):  # NaN twice is the same value
+                return True
+        return False
 
     def _commit(self) -> None:
         row = self._pending
