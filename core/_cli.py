@@ -206,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``trackkit`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for index, arg in enumerate(argv[:-1]):  # `--sort -summary.acc`: a value that looks like an option
+        if arg == "--sort" and argv[index + 1].startswith("-"):
+            argv[index : index + 2] = [f"--sort={argv[index + 1]}"]
+            break
     args = build_parser().parse_args(argv)
     api = Api(args.dir)
     handlers = {"projects": _cmd_projects, "runs": _cmd_runs, "show": _cmd_show, "diff": _cmd_diff,

@@ -19,7 +19,17 @@ OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$regex"
 
 
 def resolve_field(document: Mapping[str, Any], field: str) -> Any:
-    """The value at a dotted path; keys that themselves contain dots or slashes are found too."""
+    """The value at a dotted path; keys that themselves contain dots or slashes are found too.
+
+    W&B's ``config.<key>.value`` spelling is accepted for ``config.<key>``.
+    """
+    value = _resolve(document, field)
+    if value is _MISSING and field.startswith("config.") and field.endswith(".value"):
+        return _resolve(document, field[: -len(".value")])
+    return value
+
+
+def _resolve(document: Mapping[str, Any], field: str) -> Any:
     node: Any = document
     rest = field
     while rest:
@@ -34,8 +44,6 @@ def resolve_field(document: Mapping[str, Any], field: str) -> Any:
                 node, rest = node[head], ".".join(parts[cut:])
                 break
         else:
-            if field.endswith(".value") and field.startswith("config."):  # W&B's config.<key>.value
-                return resolve_field(document, field[: -len(".value")])
             return _MISSING
     return node
 
