@@ -1,0 +1,328 @@
+"""trackkit against its peers, side by side, in one run: ``tox -e bench`` (or ``python benchmarks/run.py``).
+
+Every measurement runs in a fresh process (``worker.py``, ``training.py``), several times;
+the report gives medians, min–max and the ratio to trackkit measured in the same run, then
+checks the targets of issue 5. ``--quick`` takes under a minute, for development.
+
+Writes ``benchmarks/results/latest.md`` and ``latest.json`` and prints the Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from adapters import ADAPTERS  # noqa: E402
+from report import render, targets  # noqa: E402
+
+RESULTS = os.path.join(HERE, "results")
+ORDER = ("trackkit", "floor", "wandb", "mlflow", "trackio", "tensorboardX")
+
+
+def _worker_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("TRACKKIT_", "WANDB_", "MLFLOW_"))}
+    env.update(TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    env.update(extra)
+    return env
+
+
+def _last_json(stdout: str) -> dict[str, Any]:
+    for line in reversed(stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    raise ValueError("no JSON result line")
+
+
+def _run(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[dict[str, Any], float]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-8:]
+        raise RuntimeError(f"{' '.join(cmd[1:4])} failed ({proc.returncode}):\n  " + "\n  ".join(tail))
+    return _last_json(proc.stdout), wall
+
+
+def _disk_bytes(path: str) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def available(tracker: str) -> tuple[bool, str]:
+    """Whether the tracker imports in a fresh process here (and the first error line if not)."""
+    adapter = ADAPTERS[tracker]()
+    workdir = tempfile.mkdtemp(prefix=f"bench-probe-{tracker}-")
+    try:
+        proc = subprocess.run([sys.executable, "-c", f"import {adapter.module}"], env=_worker_env(adapter.env(workdir)),
+                              capture_output=True, text=True, timeout=120, cwd=workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if proc.returncode == 0:
+        return True, ""
+    lines = proc.stderr.strip().splitlines()
+    return False, lines[-1] if lines else "import failed"
+
+
+def measure_tracker(tracker: str, steps: int, budget: float, timeout: float) -> dict[str, Any]:
+    """One write run and one read run, each in a fresh process, in a fresh working directory."""
+    adapter = ADAPTERS[tracker]()
+    workdir = tempfile.mkdtemp(prefix=f"bench-{tracker}-")
+    try:
+        env = _worker_env(adapter.env(workdir))
+        worker = os.path.join(HERE, "worker.py")
+        result, wall = _run([sys.executable, worker, "write", tracker, "--steps", str(steps), "--workdir", workdir,
+                             "--budget", str(budget)], env, timeout)
+        result["wall_s"] = wall
+        result["disk_mb"] = _disk_bytes(workdir) / 1e6
+        read, _ = _run([sys.executable, worker, "read", tracker, "--workdir", workdir,
+                        "--info", json.dumps(result["info"])], env, timeout)
+        result["read_s"] = read["read_s"]
+        result["points"] = read["points"]
+        result["points_expected"] = result["steps"] * 10
+        return result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure_training(framework: str, spec: str, epochs: int, batches: int, timeout: float) -> dict[str, Any]:
+    """One training run; ``spec`` is a logger name, or ``name@N`` to log every N steps/batches."""
+    logger, _, every = spec.partition("@")
+    workdir = tempfile.mkdtemp(prefix=f"bench-{framework}-{logger}-")
+    try:
+        env = _worker_env({**ADAPTERS["wandb"]().env(workdir), "KERAS_BACKEND": "torch",
+                           "KERAS_HOME": os.path.join(workdir, "keras"), "TRACKKIT_SILENT": "1"})
+        result, wall = _run([sys.executable, os.path.join(HERE, "training.py"), framework, "--logger", logger,
+                             "--epochs", str(epochs), "--batches", str(batches), "--log-every", every or "0",
+                             "--workdir", workdir], env, timeout)
+        result["wall_s"] = wall
+        return result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    ram_gb = None
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemTotal"):
+                    ram_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    versions: dict[str, str] = {}
+    for name in ("trackkit", "wandb", "mlflow", "mlflow-skinny", "trackio", "tensorboardX", "tensorboard", "torch",
+                 "lightning", "keras", "numpy"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gb": ram_gb, "python": platform.python_version(),
+            "platform": platform.platform(), "versions": versions}
+
+
+def _summary(values: list[float]) -> dict[str, float] | None:
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+METRICS = ("import_ms", "init_ms", "log_median_us", "log_p99_us", "finish_ms", "wall_s", "peak_rss_mb", "disk_mb",
+           "read_s")
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per tracker: startup figures over every run, the rest per step count."""
+    out: dict[str, Any] = {}
+    for tracker in ORDER:
+        mine = [r for r in runs if r["tracker"] == tracker]
+        if not mine:
+            continue
+        entry: dict[str, Any] = {
+            "import_ms": _summary([r["import_ms"] for r in mine]),
+            "init_ms": _summary([r["init_ms"] for r in mine]),
+            "heavy_modules_after_import": sorted({m for r in mine for m in r["heavy_modules_after_import"]}),
+            "by_steps": {},
+        }
+        for steps in sorted({r["steps_requested"] for r in mine}):
+            group = [r for r in mine if r["steps_requested"] == steps]
+            figures = {m: _summary([r.get(m) for r in group]) for m in METRICS[2:]}
+            figures["steps_done"] = min(r["steps"] for r in group)
+            figures["points_ok"] = all(r["points"] == r["points_expected"] for r in group if r["points"] is not None)
+            figures["points"] = [r["points"] for r in group]
+            figures["points_expected"] = [r["points_expected"] for r in group]
+            figures["has_reader"] = any(r["points"] is not None for r in group)
+            entry["by_steps"][str(steps)] = figures
+        out[tracker] = entry
+    return out
+
+
+def aggregate_training(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per framework and logger: median epoch time (first epoch dropped), and the slowdown versus
+    no logger, computed per repetition (runs side by side) and then the median over repetitions."""
+    out: dict[str, Any] = {}
+    for framework in sorted({r["framework"] for r in runs}):
+        group = [r for r in runs if r["framework"] == framework]
+        loggers: dict[str, Any] = {}
+        baseline = {r["rep"]: r["epoch_median_s"] for r in group if r["logger"] == "none" and "epoch_median_s" in r}
+        for logger in dict.fromkeys(r["logger"] for r in group):
+            mine = [r for r in group if r["logger"] == logger]
+            if any("unavailable" in r for r in mine):
+                loggers[logger] = {"unavailable": next(r["unavailable"] for r in mine if "unavailable" in r)}
+                continue
+            slowdowns = [100 * (r["epoch_median_s"] / baseline[r["rep"]] - 1) for r in mine if r["rep"] in baseline]
+            loggers[logger] = {"epoch_s": _summary([r["epoch_median_s"] for r in mine]),
+                               "slowdown_pct": _summary(slowdowns)}
+        out[framework] = loggers
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a development run, under a minute")
+    parser.add_argument("--trackers", default=",".join(ORDER), help="comma-separated subset of " + ",".join(ORDER))
+    parser.add_argument("--steps", default=None, help="comma-separated step counts (default 10000,100000)")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions per tracker and step count")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds after which a slow tracker stops logging (its per-call figures stay valid)")
+    parser.add_argument("--no-training", action="store_true", help="skip the Lightning/Keras overhead runs")
+    parser.add_argument("--training-reps", type=int, default=None)
+    parser.add_argument("--out", default=RESULTS)
+    args = parser.parse_args()
+
+    quick = args.quick
+    steps_list = [int(s) for s in args.steps.split(",")] if args.steps else ([2_000] if quick else [10_000, 100_000])
+    reps = args.reps or (2 if quick else 3)
+    budget = args.budget or (2.0 if quick else 30.0)
+    training_reps = args.training_reps or (1 if quick else 3)
+    epochs, batches = (3, 150) if quick else (6, 1000)
+    wanted = [t for t in args.trackers.split(",") if t]
+    unknown = [t for t in wanted if t not in ADAPTERS]
+    if unknown:
+        parser.error(f"unknown tracker(s) {unknown}; choose from {', '.join(ORDER)}")
+    command = "tox -e bench" + (" -- " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
+    started = time.time()
+
+    status: dict[str, str] = {}
+    trackers: list[str] = []
+    for tracker in [t for t in ORDER if t in wanted]:
+        ok, why = available(tracker)
+        status[tracker] = "ok" if ok else f"not installed ({why})"
+        if ok:
+            trackers.append(tracker)
+        print(f"[bench] {tracker}: {status[tracker]}", file=sys.stderr, flush=True)
+    if "trackkit" not in trackers:
+        sys.exit("trackkit itself does not import; install it first (pip install -e .)")
+
+    runs: list[dict[str, Any]] = []
+    failures: list[str] = []
+    for rep in range(reps):
+        for steps in steps_list:
+            rotated = trackers[rep % len(trackers):] + trackers[: rep % len(trackers)]
+            for tracker in rotated:
+                print(f"[bench] rep {rep + 1}/{reps}  {steps:>7,} steps  {tracker} ...", file=sys.stderr, flush=True)
+                try:
+                    result = measure_tracker(tracker, steps, budget, timeout=600)
+                except (RuntimeError, subprocess.TimeoutExpired, ValueError) as error:
+                    failures.append(f"{tracker} ({steps} steps, rep {rep + 1}): {error}")
+                    print(f"[bench]   FAILED: {error}", file=sys.stderr, flush=True)
+                    continue
+                result["rep"] = rep
+                runs.append(result)
+
+    training: list[dict[str, Any]] = []
+    if not args.no_training:
+        plan = [("lightning", ["none", "trackkit"] if quick else ["none", "trackkit", "csv", "wandb", "trackkit@1", "csv@1"]),
+                ("keras", ["none", "trackkit"] if quick else ["none", "trackkit", "csv", "trackkit@1"])]
+        for rep in range(training_reps):
+            for framework, loggers in plan:
+                order = loggers[rep % len(loggers):] + loggers[: rep % len(loggers)]
+                for logger in order:
+                    if logger.startswith("wandb") and "wandb" not in trackers:
+                        continue
+                    print(f"[bench] training rep {rep + 1}/{training_reps}  {framework} + {logger} ...",
+                          file=sys.stderr, flush=True)
+                    entry: dict[str, Any] = {"framework": framework, "logger": logger, "rep": rep}
+                    try:
+                        result = measure_training(framework, logger, epochs, batches, timeout=900)
+                    except (RuntimeError, subprocess.TimeoutExpired, ValueError) as error:
+                        message = str(error).strip().splitlines()[-1] if str(error).strip() else repr(error)
+                        if "No module named" in message:
+                            entry["unavailable"] = f"{framework} not installed"
+                        else:
+                            failures.append(f"{framework}+{logger} (rep {rep + 1}): {error}")
+                            print(f"[bench]   FAILED: {error}", file=sys.stderr, flush=True)
+                            continue
+                    else:
+                        if "unavailable" in result:
+                            entry["unavailable"] = result["unavailable"]
+                        else:
+                            times = result["epoch_s"][1:] or result["epoch_s"]
+                            entry.update(epoch_s=result["epoch_s"], epoch_median_s=statistics.median(times))
+                    training.append(entry)
+
+    document: dict[str, Any] = {
+        "command": command,
+        "mode": "quick" if quick else "full",
+        "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+        "duration_s": None,
+        "machine": machine(),
+        "settings": {"steps": steps_list, "reps": reps, "budget_s": budget, "training_reps": training_reps,
+                     "epochs": epochs, "batches": batches, "batch_size": 8},
+        "status": status,
+        "failures": failures,
+        "trackers": aggregate(runs),
+        "training": aggregate_training(training) if training else {},
+        "runs": runs,
+        "training_runs": training,
+    }
+    previous = None
+    latest_json = os.path.join(args.out, "latest.json")
+    if os.path.exists(latest_json):
+        try:
+            with open(latest_json) as handle:
+                previous = json.load(handle)
+        except (OSError, ValueError):
+            previous = None
+    document["targets"] = targets(document, previous)
+    document["duration_s"] = round(time.time() - started, 1)
+    markdown = render(document)
+    os.makedirs(args.out, exist_ok=True)
+    with open(latest_json, "w") as handle:
+        json.dump(document, handle, indent=1)
+    with open(os.path.join(args.out, "latest.md"), "w") as handle:
+        handle.write(markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()
