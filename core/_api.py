@@ -129,7 +129,7 @@ class ApiRun:
             rows = [rows[round(i * last / (samples - 1))] for i in range(samples)] if samples > 1 else rows[:1]
         if pandas:
             try:
-                import pandas as pd
+                import pandas as pd  # type: ignore[import-untyped]
             except ImportError:
                 return rows
             return pd.DataFrame.from_records(rows)

@@ -166,7 +166,8 @@ class _View:
 
     def as_dict(self) -> dict[str, Any]:
         """A plain, deep copy of this subtree."""
-        return _copy(self._node())
+        copied: dict[str, Any] = _copy(self._node())
+        return copied
 
     def update(
         self, data: Any = None, allow_val_change: bool | None = None, *, source: str = "update", **kwargs: Any

@@ -46,7 +46,7 @@ class Settings(NamedTuple):
 
 
 def resolve(
-    *, project: str | None, dir: str | None, mode: str | None, resume: str | bool | None, silent: bool | None
+    *, project: str | None, dir: str | os.PathLike[str] | None, mode: str | None, resume: str | bool | None, silent: bool | None
 ) -> Settings:
     """Combine explicit arguments with the environment; raise ``UsageError`` for bad values."""
     mode = mode or os.environ.get("TRACKKIT_MODE") or "local"

@@ -87,12 +87,12 @@ def object_fields(value: Any) -> dict[str, Any] | None:
     return None
 
 
-def _omegaconf_to_dict(omegaconf: Any, value: Any) -> Any:
+def _omegaconf_to_dict(omegaconf: Any, value: Any) -> dict[str, Any]:
     try:
         container = omegaconf.OmegaConf.to_container(value, resolve=True)
     except Exception:  # an unresolvable interpolation or a missing value: keep it as written
         container = omegaconf.OmegaConf.to_container(value, resolve=False)
-    return container if isinstance(container, dict) else {"value": container}
+    return dict(container) if isinstance(container, dict) else {"value": container}
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

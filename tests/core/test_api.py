@@ -17,9 +17,8 @@ def grid() -> list[trackkit.Run]:
             for epoch in range(3):
                 run.log({"val_loss": 1.0 / (epoch + 1) + lr, "val_acc": 0.5 + lr / 4})
             runs.append(run)
-    with pytest.raises(KeyError):
-        with trackkit.init(project="grid", config={"optim": {"lr": 5.0}}, name="broken"):
-            raise KeyError("bad batch")
+    with pytest.raises(KeyError), trackkit.init(project="grid", config={"optim": {"lr": 5.0}}, name="broken"):
+        raise KeyError("bad batch")
     with trackkit.init(project="other"):
         pass
     return runs

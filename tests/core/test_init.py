@@ -81,10 +81,9 @@ def test_module_level_calls_act_on_the_current_run() -> None:
 
 def test_context_manager_marks_failed_when_an_exception_escapes() -> None:
     """`with trackkit.init()` finishes the run, as failed if an exception escaped, keeping what was logged."""
-    with pytest.raises(RuntimeError):
-        with trackkit.init(project="p") as run:
-            run.log({"loss": 1.0})
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), trackkit.init(project="p") as run:
+        run.log({"loss": 1.0})
+        raise RuntimeError("boom")
     stored = trackkit.Api().run(f"p/{run.id}")
     assert stored.state == "failed"
     assert "RuntimeError: boom" in stored.metadata["exit_reason"]
