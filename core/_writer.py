@@ -57,6 +57,10 @@ class BackgroundWriter:
         self._thread.start()
 
     # -- called from the training thread ---------------------------------------------------------
+    def wake(self) -> None:
+        """Start a write cycle now instead of at the next interval."""
+        self._wake.set()
+
     def submit(self, task: Callable[[], None]) -> None:
         """Run ``task`` (a small store write) on the writer thread, in order with the rows."""
         self._tasks.append(task)
