@@ -176,6 +176,10 @@ class TrackLoggerMixin(_LoggerBase):
     @property
     @override
     def save_dir(self) -> str | None:
+        """``save_dir=``, else the trainer's ``default_root_dir`` (so ``trainer.log_dir`` is a directory)."""
+        if self._save_dir is None and self._trainer is not None:
+            trainer = self._trainer()
+            return getattr(trainer, "default_root_dir", None) if trainer is not None else None
         return self._save_dir
 
     @property
@@ -184,19 +188,26 @@ class TrackLoggerMixin(_LoggerBase):
         return self._save_dir
 
     @property
+    @override
+    def log_dir(self) -> str:
+        """The run's directory in the trackkit store (known before the run is opened)."""
+        store = self._dir or os.environ.get("TRACKKIT_DIR") or os.path.join(os.getcwd(), "trackkit")
+        return os.path.join(os.path.abspath(store), self._project, self._id)
+
+    @property
     def experiment(self) -> Run:
         """The ``trackkit.Run`` (opened on first use); a do-nothing stand-in on ranks other than zero."""
+        caller = sys._getframe(1)
+        trainer = caller.f_locals.get("trainer") if caller.f_code.co_name == "_call_setup_hook" else None
+        if trainer is not None:  # Lightning's setup hook: the one place a logger meets its trainer
+            self._trainer = weakref.ref(trainer)
         if _rank() > 0:
             return _NoRun()  # type: ignore[return-value]
-        caller = sys._getframe(1)
-        if caller.f_code.co_name == "_call_setup_hook":  # Lightning's setup: learn the trainer
-            trainer = caller.f_locals.get("trainer")
-            if trainer is not None:
-                self._trainer = weakref.ref(trainer)
-                self._capture_pending = True
-                run = self._live_run()
-                self._capture(trainer, trainer_model=True)
-                return run
+        if trainer is not None:
+            self._capture_pending = True
+            run = self._live_run()
+            self._capture(trainer, trainer_model=True)
+            return run
         return self._live_run()
 
     # -- the Logger contract -----------------------------------------------------------------------

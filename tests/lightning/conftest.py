@@ -12,7 +12,6 @@ from lightning_tiny import CALLED, PACKAGES, Framework
 _FRAMEWORKS: dict[str, Framework] = {}
 
 
-
 @pytest.fixture(params=PACKAGES)
 def framework(request: pytest.FixtureRequest) -> Framework:
     """``lightning.pytorch`` and ``pytorch_lightning`` in turn."""
