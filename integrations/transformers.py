@@ -198,6 +198,7 @@ class TrackCallback(TrainerCallback):
         run = self._active_run(args, state, control, kwargs.get("model"))
         if run is None:
             return
+        self._capture_config(run, args, kwargs.get("model"))  # again: the args may have changed since setup
         self._training = True
         if self._owns_run and not self._exit_guard:
             self._exit_guard = True

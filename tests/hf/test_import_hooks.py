@@ -48,7 +48,7 @@ def test_fires_after_the_module_ran_and_removes_itself(module_dir: Path) -> None
 def test_fires_at_once_for_an_imported_module(module_dir: Path) -> None:
     """A module already imported gets its callback immediately, and no finder is installed."""
     (module_dir / "hooked_b.py").write_text("VALUE = 1\n")
-    import hooked_b
+    import hooked_b  # noqa: F401
 
     seen: list[int] = []
     when_imported("hooked_b", lambda module: seen.append(module.VALUE))
@@ -81,7 +81,7 @@ def test_a_module_that_fails_to_import_keeps_the_hook(module_dir: Path) -> None:
     source.write_text("VALUE = 3\n")
     importlib.invalidate_caches()
     sys.modules.pop("hooked_d", None)
-    import hooked_d  # noqa: F811
+    import hooked_d  # noqa: F401, F811
 
     assert seen == ["hooked_d"]
 
