@@ -133,6 +133,16 @@ class TrackLoggerMixin(_LoggerBase):
             raise UsageError(f"TrackLogger(log_model=...) must be True, False or 'all'; got {log_model!r}.")
         if run is None and trackkit.run is not None:
             run = trackkit.run
+        if run is not None:
+            ignored = {key: value for key, value in (("project", project), ("name", name), ("config", config),
+                       ("id", id), ("tags", tags), ("dir", dir)) if value is not None}
+            if ignored:
+                warnings.warn(
+                    f"TrackLogger logs into run {run.project}/{run.id}, so {', '.join(ignored)}= "
+                    f"{'is' if len(ignored) == 1 else 'are'} ignored; finish that run first to start a new one.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         self._run: Run | None = run
         self._owns_run = False
         self._init_kwargs: dict[str, Any] = {

@@ -235,3 +235,10 @@ def test_finalize_is_idempotent(lightning: Framework) -> None:
     logger.finalize("success")
     logger.finalize("failed")
     assert read_run(logger).state == "finished"
+
+
+def test_arguments_for_a_new_run_are_refused_loudly_when_a_run_is_active(lightning: Framework) -> None:
+    """With a run active, project=/name= cannot apply; the logger says so and uses the active run."""
+    with trackkit.init(project="active") as run, pytest.warns(UserWarning, match="project=, name= are ignored"):
+        logger = lightning.TrackLogger(project="elsewhere", name="new")
+    assert (logger.name, logger.version) == ("active", run.id)
