@@ -138,7 +138,7 @@ class TrackLoggerMixin(_LoggerBase):
                        ("id", id), ("tags", tags), ("dir", dir)) if value is not None}
             if ignored:
                 warnings.warn(
-                    f"TrackLogger logs into run {run.project}/{run.id}, so {', '.join(ignored)}= "
+                    f"TrackLogger logs into run {run.project}/{run.id}, so {'=, '.join(ignored)}= "
                     f"{'is' if len(ignored) == 1 else 'are'} ignored; finish that run first to start a new one.",
                     UserWarning,
                     stacklevel=2,
