@@ -8,6 +8,7 @@ It imports neither Keras: each variant subclasses its own ``Callback`` together 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
@@ -126,7 +127,9 @@ class KerasTracking:
         params = dict(getattr(self, "params", None) or {})
         facts: dict[str, Any] = {"epochs": params.get("epochs"), "steps_per_epoch": params.get("steps")}
         facts.update(self._framework())
-        with self._serializing():
+        with self._serializing(), warnings.catch_warnings():
+            # Keras's own get_config() calls np.array(Variable), a DeprecationWarning under NumPy 2.
+            warnings.simplefilter("ignore", DeprecationWarning)
             facts.update(_compile_facts(model))
             optimizer = _optimizer_config(getattr(model, "optimizer", None))
         if optimizer is not None:
@@ -255,8 +258,8 @@ def _optimizer_config(optimizer: Any) -> dict[str, Any] | None:
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)
     try:
         config = dict(optimizer.get_config())
-    except Exception:
-        config = {}
+    except Exception as error:  # a custom optimizer with a broken get_config(): say so, keep the rest
+        config = {"get_config_error": f"{type(error).__name__}: {error}"}
     config["class"] = _qualname(optimizer)
     if outer is not optimizer:
         config["loss_scale_optimizer"] = _qualname(outer)

@@ -64,7 +64,12 @@ class TrackCallback(KerasTracking, keras.callbacks.Callback):
 
     @override
     def _to_float(self, value: Any) -> float:
-        return float(keras.ops.convert_to_numpy(value))
+        if isinstance(value, keras.Variable):
+            value = value.value  # the backend tensor
+        try:
+            return float(value)  # torch, TF and JAX scalars; convert_to_numpy warns under NumPy 2 on torch
+        except TypeError:
+            return float(keras.ops.convert_to_numpy(value))
 
     @override
     def _framework(self) -> dict[str, Any]:
