@@ -16,7 +16,10 @@ from ._errors import ConfigFileError
 __all__ = ["config_to_dict", "flag_values_to_dict", "is_flag_values", "load_yaml_config", "object_fields"]
 
 _FLAG_MODULES = ("absl.flags", "tensorflow.python.platform.flags")
-_BUILTIN_FLAG_MODULE_PREFIXES = ("absl", "tensorflow", "tf_keras", "keras", "jax", "torch", "_pytest", "pytest")
+# Top-level packages whose flags are not the user's. Matched on the whole package name: flags of a
+# script run as __main__ are listed under its file name, and `keras_train.py` is the user's.
+_BUILTIN_FLAG_PACKAGES = frozenset(("absl", "tensorflow", "tf_keras", "keras", "jax", "jaxlib", "torch", "_pytest",
+                                    "pytest"))
 
 
 def is_flag_values(obj: Any) -> bool:
@@ -42,7 +45,7 @@ def flag_values_to_dict(flag_values: Any) -> dict[str, Any]:
     keep: set[str] = set()
     for module_name, flags in flag_values.flags_by_module_dict().items():
         top = os.path.basename(str(module_name)).split(".")[0]
-        if str(module_name).startswith(_BUILTIN_FLAG_MODULE_PREFIXES) or top in ("absl", "tensorflow"):
+        if str(module_name).split(".")[0] in _BUILTIN_FLAG_PACKAGES or top in ("absl", "tensorflow"):
             continue
         keep.update(flag.name for flag in flags)
     return {name: values[name] for name in sorted(keep) if name in values}

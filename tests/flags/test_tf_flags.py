@@ -7,7 +7,10 @@ in-process tests define flags with names used nowhere else.
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -212,3 +215,23 @@ def test_keras_callback_captures_the_scripts_flags(run_python):
     assert config["keras"]["model"]["name"] == "flagged"
     assert not BUILTINS & set(config)
     assert len([row for row in api_run.scan_history() if "epoch" in row]) == 2
+
+
+@pytest.mark.parametrize("script_name", ["keras_train.py", "torch_mnist.py", "absl_style.py"])
+def test_flags_of_a_script_named_like_a_framework_are_the_users(tmp_path: Path, script_name: str):
+    """Flags defined in a script called keras_train.py (listed under that file name) are still the user's own."""
+    script = tmp_path / script_name
+    script.write_text(textwrap.dedent(
+        """
+        import sys
+        from absl import flags
+        import trackkit
+
+        flags.DEFINE_integer("units", 16, "units")
+        flags.FLAGS(sys.argv)
+        with trackkit.init(project="named", name=sys.argv[0].rsplit("/", 1)[-1], config=flags.FLAGS):
+            pass
+        """
+    ))
+    subprocess.run([sys.executable, script_name, "--units=32"], check=True, cwd=tmp_path, timeout=120)  # relative, as typed
+    assert config_of("named", script_name).config == {"units": 32}
