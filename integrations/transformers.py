@@ -141,6 +141,9 @@ class TrackCallback(TrainerCallback):
     ``total_flos``, ``train_samples_per_second``, ``train_steps_per_second``, and the best
     metric/checkpoint when ``metric_for_best_model`` is set.
 
+    Under ``trainer.hyperparameter_search()`` every trial gets its own run, named by ``hp_name``
+    and grouped by ``args.run_name`` (else ``output_dir``), with the trial's ``trial_params``.
+
     Only the world process zero writes. A run the callback created stays open after ``train()``
     so that a later ``evaluate()`` or ``predict()`` logs into it; it is finished by
     ``callback.finish()``, the next ``trackkit.init()`` or at exit, and marked ``failed`` if
@@ -195,10 +198,14 @@ class TrackCallback(TrainerCallback):
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
+        if state.is_hyper_param_search and state.is_world_process_zero and self._given_run is None:
+            self._new_trial()
         run = self._active_run(args, state, control, kwargs.get("model"))
         if run is None:
             return
         self._capture_config(run, args, kwargs.get("model"))  # again: the args may have changed since setup
+        if state.is_hyper_param_search and state.trial_params:
+            run.config.update({"trial_params": dict(state.trial_params)}, allow_val_change=True, source="transformers")
         self._training = True
         if self._owns_run and not self._exit_guard:
             self._exit_guard = True
@@ -258,6 +265,12 @@ class TrackCallback(TrainerCallback):
             self._commit(self._run)
             self._run.finish(exit_code=exit_code)
 
+    def _new_trial(self) -> None:
+        """A hyperparameter-search trial begins: it gets a run of its own (the previous trial's is finished)."""
+        if self._run is not None and self._owns_run:
+            self.finish()
+        self._run, self._owns_run = None, False
+
     def _finish_if_training_failed(self) -> None:
         """At exit, before the core's own hook: ``train()`` began and never ended -> ``failed``.
 
@@ -286,19 +299,24 @@ class TrackCallback(TrainerCallback):
                 _retire_auto_runs()
             self._run = _reopen(run)  # finished since (by the user, or for a later Trainer): continue it
         else:
-            self._run = self._open_run(args)
+            self._run = self._open_run(args, state)
         self._row_step, self._row = None, {}
         self._capture_config(self._run, args, model)
         return self._run
 
-    def _open_run(self, args: TrainingArguments) -> trackkit.Run:
+    def _open_run(self, args: TrainingArguments, state: TrainerState) -> trackkit.Run:
         if self._given_run is not None:
             return self._given_run
         current = trackkit.run
-        if current is not None and not any(owner._run is current for owner in _owners):
+        searching = state.is_hyper_param_search
+        if current is not None and not searching and not any(owner._run is current for owner in _owners):
             return current  # the user's own run: attach, never finish it
         _retire_auto_runs()
         kwargs = dict(self._init_kwargs)
+        if searching:  # one run per trial, grouped by the search (as the wandb callback does)
+            kwargs.setdefault("group", args.run_name or args.output_dir)
+            if state.trial_name:
+                kwargs.setdefault("name", state.trial_name)
         if "project" not in kwargs:
             hf_project = getattr(args, "project", None)
             kwargs["project"] = (

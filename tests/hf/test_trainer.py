@@ -199,3 +199,28 @@ def test_text_metrics_are_kept(tmp_path: Path) -> None:
     assert row["eval/note"] == "ok"
     assert row["eval/counts"] == [1, 2]
     assert row["eval/odd"] == "{1, 2}"
+
+
+def test_each_hyperparameter_search_trial_gets_its_own_run(tmp_path: Path) -> None:
+    """trainer.hyperparameter_search() gives one run per trial, named by hp_name, grouped, with its parameters."""
+    optuna = pytest.importorskip("optuna")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trainer = tiny_trainer(str(tmp_path / "out"), run_name="search", model=None)
+    trainer.model_init = lambda trial=None: tiny_model()
+    trainer.hyperparameter_search(
+        hp_space=lambda trial: {"learning_rate": trial.suggest_float("learning_rate", 1e-4, 1e-3, log=True)},
+        hp_name=lambda trial: f"trial-{trial.number}",
+        n_trials=2,
+        backend="optuna",
+        direction="minimize",
+    )
+    trackkit.finish()
+
+    runs = {run.name: run for run in trackkit.Api().runs("huggingface")}
+    assert set(runs) == {"trial-0", "trial-1"}
+    for run in runs.values():
+        assert run.state == "finished"
+        assert run.group == "search"
+        assert run.config["learning_rate"] == run.config["trial_params"]["learning_rate"]
+        assert [row["_step"] for row in rows_with(run, "train/loss")] == [2, 4, 6, 8, 10]
+    assert runs["trial-0"].config["learning_rate"] != runs["trial-1"].config["learning_rate"]
