@@ -114,6 +114,16 @@ def read_history_file(path: str) -> tuple[list[dict[str, Any]], list[int]]:
     return rows, skipped
 
 
+def _ends_torn(path: str) -> bool:
+    """Whether a file's last line lacks its newline (being written, or cut off)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
+    except OSError:
+        return False
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -146,9 +156,24 @@ class LocalRunSink:
 
     def append_history(self, rows: Sequence[dict[str, Any]]) -> None:
         dumps = json.JSONEncoder(allow_nan=True, separators=(",", ":"), default=repr).encode
-        payload = "\n".join([dumps(row) for row in rows]) + "\n"
-        with open(self._history_path, "ab") as handle:  # one write: a row is whole or torn at the tail
-            handle.write(payload.encode("utf-8"))
+        payload = ("\n".join([dumps(row) for row in rows]) + "\n").encode("utf-8")
+        fd = os.open(self._history_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            start = os.fstat(fd).st_size
+            try:
+                view = memoryview(payload)
+                while view:  # a short write (disk full, file size limit) is continued or rolled back
+                    view = view[os.write(fd, view):]
+            except BaseException:
+                # All or nothing: cut off the partial batch, so a retry neither duplicates rows nor
+                # leaves a torn line in the middle of the file (truncating frees space on a full disk).
+                try:
+                    os.ftruncate(fd, start)
+                except OSError:
+                    pass
+                raise
+        finally:
+            os.close(fd)
 
     def heartbeat(self) -> None:
         try:
@@ -190,6 +215,10 @@ class LocalStore:
             )
         os.makedirs(os.path.join(run_dir, "files"), exist_ok=True)
         lock_handle = self._acquire(run_dir, project, run_id)
+        if not exists and os.path.exists(os.path.join(run_dir, "run.json")) and resume in (None, "never"):
+            lock_handle.close()  # another process created this id while we waited for the lock
+            raise UsageError(f"run {project}/{run_id} was just created by another process; choose another id.")
+        exists = os.path.exists(os.path.join(run_dir, "run.json"))
         state: ResumeState | None = None
         if exists:
             self._trim_torn_tail(os.path.join(run_dir, HISTORY))
@@ -264,6 +293,7 @@ class LocalStore:
         meta = _read_json(os.path.join(run_dir, "run.json"), {})
         meta.setdefault("id", run_id)
         meta.setdefault("project", project)
+        meta.setdefault("state", "running")  # an unreadable run.json: its liveness decides
         if check_liveness and meta.get("state") == "running" and not self._is_alive(run_dir, meta):
             meta["state"] = "crashed"
             meta.setdefault("exit_reason", "the writing process is gone (no heartbeat, lock released)")
@@ -276,7 +306,7 @@ class LocalStore:
     def _is_alive(self, run_dir: str, meta: dict[str, Any]) -> bool:
         """Whether the process that writes a ``running`` run still holds it."""
         lock_path = os.path.join(run_dir, ".lock")
-        if fcntl is not None and os.path.exists(lock_path) and meta.get("host") == _HOST:
+        if fcntl is not None and os.path.exists(lock_path) and meta.get("host", _HOST) == _HOST:  # no host: damaged
             with open(lock_path) as handle:
                 try:
                     fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -292,9 +322,19 @@ class LocalStore:
             return False
         return age < HEARTBEAT_TIMEOUT
 
+    def _is_live(self, project: str, run_id: str) -> bool:
+        """Whether a process is writing the run right now."""
+        run_dir = self.run_dir(project, run_id)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StorageWarning)
+            meta = _read_json(os.path.join(run_dir, "run.json"), {})
+        return meta.get("state", "running") == "running" and self._is_alive(run_dir, meta)
+
     def iter_history(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
         path = os.path.join(self.run_dir(project, run_id), HISTORY)
         rows, skipped = read_history_file(path)
+        if skipped and _ends_torn(path) and self._is_live(project, run_id):
+            skipped = skipped[:-1]  # the last line of a run being written is in flight, not damaged
         if skipped:
             warnings.warn(
                 f"trackkit: skipped {len(skipped)} damaged line(s) of {path} (line {', '.join(map(str, skipped[:10]))}); "
