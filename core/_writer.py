@@ -50,7 +50,6 @@ class BackgroundWriter:
         self._stop = False
         self._cycles = 0
         self._cycle_done = threading.Condition()
-        self._warned: set[str] = set()
         self._failing = False
         self._last_heartbeat = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name=f"trackkit-writer-{name}", daemon=True)
@@ -71,8 +70,14 @@ class BackgroundWriter:
             return False
         with self._cycle_done:
             target = self._cycles + 2  # a cycle that started before this call may have missed our rows
-            self._wake.set()
-            return self._cycle_done.wait_for(lambda: self._cycles >= target or not self._thread.is_alive(), timeout)
+
+            def done() -> bool:
+                if self._cycles >= target or not self._thread.is_alive():
+                    return True
+                self._wake.set()  # wake the writer for each cycle we wait for, not only the first
+                return False
+
+            return self._cycle_done.wait_for(done, timeout)
 
     def close(self, final: Callable[[], None] | None = None, timeout: float = 10.0) -> bool:
         """Write everything, run ``final`` on the writer thread, stop; False if ``timeout`` ran out."""
@@ -94,14 +99,14 @@ class BackgroundWriter:
             self._wake.wait(self._interval)
             self._wake.clear()
             stopping = self._stop
-            self._cycle()
+            self._cycle(final=stopping)
             with self._cycle_done:
                 self._cycles += 1
                 self._cycle_done.notify_all()
             if stopping:
                 return
 
-    def _cycle(self) -> None:
+    def _cycle(self, final: bool = False) -> None:
         rows = self._retry
         queue = self.queue
         while queue:
@@ -111,8 +116,8 @@ class BackgroundWriter:
             if self._attempt("history", lambda: self._sink.append_history(rows)):
                 self.rows_written += len(rows)
             else:
-                overflow = len(rows) - self._max_buffered
-                if overflow > 0:
+                overflow = len(rows) if final else len(rows) - self._max_buffered
+                if overflow > 0:  # the oldest rows go first; at finish, whatever is still unsaved
                     self.rows_dropped += overflow
                     rows = rows[overflow:]
                 self._retry = rows
@@ -132,20 +137,30 @@ class BackgroundWriter:
         try:
             action()
         except Exception as error:  # never let storage trouble kill the thread
-            if what not in self._warned:
-                self._warned.add(what)
-                warnings.warn(
-                    f"trackkit could not write the run's {what} ({type(error).__name__}: {error}). Training goes on; "
-                    f"trackkit keeps up to {self._max_buffered:,} rows in memory and retries every "
-                    f"{self._interval:g}s. This warning is shown once.",
-                    StorageWarning,
-                    stacklevel=1,
-                )
-            self._failing = True
+            self.report_failure(what, error)
             return False
         if self._failing and what == "history":
             self._failing = False
-            self._warned.discard("history")
-            print(f"trackkit: the store is writable again (pid {os.getpid()}); buffered rows were written.",
-                  flush=True, file=sys.stderr)
+            _say(f"trackkit: the store is writable again (pid {os.getpid()}); buffered rows were written.")
         return True
+
+    def report_failure(self, what: str, error: BaseException) -> None:
+        """Note a failed store write; the first failure of an outage prints one warning."""
+        if not self._failing:
+            message = (
+                f"trackkit could not write the run's {what} ({type(error).__name__}: {error}). Training goes on; "
+                f"trackkit keeps up to {self._max_buffered:,} rows in memory and retries every "
+                f"{self._interval:g}s. This warning is shown once."
+            )
+            try:
+                warnings.warn(message, StorageWarning, stacklevel=2)
+            except Exception:  # warnings turned into errors must not kill the writer thread
+                _say(f"StorageWarning: {message}")
+        self._failing = True
+
+
+def _say(message: str) -> None:
+    try:
+        print(message, flush=True, file=sys.stderr)
+    except Exception:  # pragma: no cover - stderr closed at shutdown
+        pass
