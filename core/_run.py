@@ -172,15 +172,21 @@ class Run:
         if type(data) is not dict:
             data = self._as_mapping(data)
         values: dict[str, Any] = {}
-        for key, value in data.items():
-            if type(key) is str and type(value) in _PLAIN:
-                values[key] = value
-            elif isinstance(value, Mapping) and type(key) is str:
-                flatten(dict(value), key + "/", values)
-            elif type(key) is not str:
-                raise InvalidLogDataError(f"run.log() keys must be strings; got {key!r} ({type(key).__name__}).")
-            else:
-                values[key] = log_value(key, value)
+        try:
+            for key, value in data.items():
+                if type(key) is str and type(value) in _PLAIN:
+                    values[key] = value
+                elif isinstance(value, Mapping) and type(key) is str:
+                    flatten(dict(value), key + "/", values)
+                elif type(key) is not str:
+                    raise InvalidLogDataError(f"run.log() keys must be strings; got {key!r} ({type(key).__name__}).")
+                else:
+                    values[key] = log_value(key, value)
+        except RecursionError:
+            raise InvalidLogDataError(
+                "run.log() got data nested too deeply (or a dict or list that contains itself); "
+                "log a flat dict of metrics."
+            ) from None
         pending = self._pending
         if step is not None:
             if type(step) is not int or step < 0:
@@ -324,17 +330,14 @@ class Run:
 
     # -- persistence ---------------------------------------------------------------------------
     def _persist_config(self, config: Config) -> None:
+        if self._forked or os.getpid() != self._pid:
+            self._refuse_write("config.update")  # only the process that called init() writes the run
+            return
         document = config.to_document()
         try:
             self._sink.write_config(document)
-        except Exception as error:  # storage trouble must not take training down
-            if not self._config_warned:
-                self._config_warned = True
-                warnings.warn(
-                    f"trackkit could not save the config of run {self.id} ({error}); it is kept and retried.",
-                    StorageWarning,
-                    stacklevel=4,
-                )
+        except Exception as error:  # storage trouble must not take training down: one warning, then retries
+            self._writer.report_failure("config", error)
             snapshot = json.loads(json.dumps(document))
             self._writer.submit(lambda: self._sink.write_config(snapshot))
 
@@ -415,8 +418,14 @@ class Run:
             )
 
     def _mark_forked(self) -> None:
+        """In a forked child: ignore writes, and let go of the child's copy of the run's lock, so a
+        worker that outlives a killed parent does not keep the run looking alive."""
         self._forked = True
         self._closed = True
+        try:
+            self._sink.close()
+        except Exception:  # pragma: no cover - best effort in a child
+            pass
 
     def __enter__(self) -> Run:
         return self

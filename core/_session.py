@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any
 
+from ._config import expand_dotted
 from ._config_files import command_line_config_paths, defaults_paths
 from ._errors import NoActiveRunError, UsageError
 from ._local_store import LocalStore, check_name, hostname
@@ -28,6 +29,7 @@ _current: Run | None = None
 _active: list[Run] = []
 _hooks_installed = False
 _uncaught: BaseException | None = None
+_forked_from: Run | None = None  # in a forked child: the parent's current run
 
 
 def current_run() -> Run | None:
@@ -38,6 +40,8 @@ def current_run() -> Run | None:
 def require_run(call: str) -> Run:
     """The current run, or a ``NoActiveRunError`` that tells the user what to do."""
     run = _current
+    if run is None and _forked_from is not None:
+        return _forked_from  # in a forked child (a DataLoader worker): its writes are ignored with a warning
     if run is None:
         raise NoActiveRunError(f"call trackkit.init() before {call}.")
     return run
@@ -118,6 +122,10 @@ def init(
     run_id = check_name("run id", id or os.environ.get("TRACKKIT_RUN_ID") or generate_id())
     project_name = check_name("project", settings.project)
     initial_config = config_to_dict(config)  # a bad config object fails here, before anything is written
+    try:
+        expand_dotted(initial_config)  # so do keys that name no path ("", ".", "--")
+    except KeyError as error:
+        raise UsageError(f"init(config=...): {error.args[0]} Use non-empty key names.") from None
 
     if settings.mode == "disabled":
         sink: Any = NullSink()
@@ -246,11 +254,39 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _current
+    global _current, _forked_from
     for run in _active:
         run._mark_forked()
     _active.clear()
-    _current = None
+    _forked_from, _current = _current, None
+    # A child has no run to finish: give it back the default SIGTERM, then let through a SIGTERM
+    # that arrived during the fork. A Python-level handler inherited by a multiprocessing worker
+    # can lose a SIGTERM sent while the worker starts, and Pool.terminate() then waits forever.
+    try:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except (ValueError, OSError):  # pragma: no cover
+        pass
+    _unblock_sigterm()
+
+
+_fork_masks: dict[int, Any] = {}
+
+
+def _block_sigterm_for_fork() -> None:
+    """Before a fork: hold SIGTERM back in the forking thread, so the child cannot lose one."""
+    if hasattr(signal, "pthread_sigmask") and signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        try:
+            _fork_masks[threading.get_ident()] = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        except (OSError, ValueError):  # pragma: no cover
+            pass
+
+
+def _unblock_sigterm() -> None:
+    """After a fork, in parent and child: restore the forking thread's signal mask."""
+    mask = _fork_masks.pop(threading.get_ident(), None)
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 _previous_excepthook = sys.excepthook
@@ -258,6 +294,7 @@ _previous_excepthook = sys.excepthook
 
 def _install_hooks() -> None:
     global _hooks_installed, _previous_excepthook
+    _install_sigterm_handler()  # again in a forked child that starts its own run
     if _hooks_installed:
         return
     _hooks_installed = True
@@ -265,7 +302,13 @@ def _install_hooks() -> None:
     _previous_excepthook = sys.excepthook
     sys.excepthook = _excepthook
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+        os.register_at_fork(
+            before=_block_sigterm_for_fork, after_in_parent=_unblock_sigterm, after_in_child=_after_fork_in_child
+        )
+
+
+def _install_sigterm_handler() -> None:
+    """Finish runs on SIGTERM, unless the program handles SIGTERM itself."""
     if threading.current_thread() is threading.main_thread():
         try:
             if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
