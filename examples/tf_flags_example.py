@@ -39,7 +39,6 @@ def main(argv: list[str]) -> None:
 
     sizes = [4, *[int(h) for h in FLAGS.hidden], 1]
     weights = [tf.Variable(tf.random.normal((a, b), stddev=0.5, seed=i)) for i, (a, b) in enumerate(zip(sizes, sizes[1:]))]
-    optimizer = tf.optimizers.SGD(FLAGS.learning_rate)
     x, y = make_data(512)
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(FLAGS.batch_size)
 
@@ -54,7 +53,8 @@ def main(argv: list[str]) -> None:
             with tf.GradientTape() as tape:
                 logits = forward(xb)
                 loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=yb, logits=logits))
-            optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+            for w, g in zip(weights, tape.gradient(loss, weights)):
+                w.assign_sub(FLAGS.learning_rate * g)  # plain SGD
             losses.append(float(loss))
             correct += float(tf.reduce_sum(tf.cast((logits > 0) == (yb > 0.5), tf.float32)))
         run.log({"epoch": epoch, "loss": float(np.mean(losses)), "accuracy": correct / len(x)}, step=epoch)

@@ -7,6 +7,7 @@ It imports neither Keras: each variant subclasses its own ``Callback`` together 
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -111,6 +112,15 @@ class KerasTracking:
         """Finish the run if this callback created it (a run passed in or attached to is left open)."""
         if self._run is not None and self._owns_run:
             self._run.finish(exit_code=exit_code)
+
+    def __deepcopy__(self: _T, memo: dict[int, Any]) -> _T:
+        """A copy that logs to the same run (KerasTuner deep-copies callbacks; a run cannot be copied)."""
+        clone = copy.copy(self)
+        memo[id(self)] = clone
+        clone._init_kwargs = copy.deepcopy(self._init_kwargs, memo)
+        if self._every is not None:
+            clone.on_train_batch_end = clone._log_batch  # rebind to the copy
+        return clone
 
     def __enter__(self: _T) -> _T:
         return self

@@ -235,3 +235,14 @@ def test_flags_of_a_script_named_like_a_framework_are_the_users(tmp_path: Path, 
     ))
     subprocess.run([sys.executable, script_name, "--units=32"], check=True, cwd=tmp_path, timeout=120)  # relative, as typed
     assert config_of("named", script_name).config == {"units": 32}
+
+
+def test_tf_flags_example_runs(run_python):
+    """examples/tf_flags_example.py runs as written and records its parsed flags as the config."""
+    path = Path(__file__).resolve().parents[2] / "examples" / "tf_flags_example.py"
+    run_python(path.read_text(), "--learning_rate=0.05", "--hidden=16,8", "--epochs=2", timeout=300)
+    (run,) = trackkit.Api().runs("tf-flags-example")
+    assert run.config == {"learning_rate": 0.05, "epochs": 2, "batch_size": 32, "hidden": ["16", "8"],
+                          "run_name": None}
+    assert [row["epoch"] for row in run.scan_history()] == [0, 1]
+    assert run.state == "finished"

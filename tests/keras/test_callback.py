@@ -236,6 +236,21 @@ def test_fit_on_torch_or_jax_does_not_import_tensorflow(run_python):
     assert result == {"before": False, "after": False, "lr": "ExponentialDecay"}
 
 
+def test_deep_copy_logs_to_the_same_run(data):
+    """A deep copy (as KerasTuner makes of callbacks) shares the run instead of failing to copy it."""
+    import copy
+
+    callback = TrackCallback(project="keras", log_every_n_batches=3)
+    fit(compiled(sequential()), data, callback, epochs=1)
+    clone = copy.deepcopy(callback)
+    fit(compiled(sequential()), data, clone, epochs=1)
+    callback.finish()
+    assert clone.run is callback.run
+    rows = list(stored(callback.run).scan_history())
+    assert [row["_step"] for row in rows if "batch/loss" in row] == [3, 6]
+    assert len([row for row in rows if "epoch" in row]) == 2
+
+
 def test_missing_keras_names_the_extra(run_python):
     """Without Keras, importing the integration raises an ImportError naming trackkit[keras]."""
     script = """
@@ -258,3 +273,15 @@ def test_log_values_are_plain_numbers(data):
     (row,) = epoch_rows(stored(callback.run))
     assert all(type(value) in (int, float) for value in row.values()), row
     assert np.isfinite(row["loss"])
+
+
+@pytest.mark.parametrize("example", ["keras_example.py"])
+def test_example_runs(run_python, example):
+    """The example script runs as written on this backend and finishes its run."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / example
+    result = run_python(path.read_text(), env={"KERAS_BACKEND": BACKEND}, timeout=300)
+    assert f"(finished) on {BACKEND}" in result.stdout
+    (run,) = trackkit.Api().runs("keras-example")
+    assert run.config["keras"]["epochs"] == 5 and "eval/accuracy" in run.summary
