@@ -22,7 +22,7 @@ except ModuleNotFoundError as error:
         ) from None
     raise
 
-from ._keras_common import KerasTracking
+from ._keras_common import KerasTracking, override
 
 __all__ = ["TrackCallback"]
 
@@ -30,8 +30,10 @@ __all__ = ["TrackCallback"]
 class TrackCallback(KerasTracking, tf_keras.callbacks.Callback):
     """Log a ``tf_keras`` fit into a trackkit run; see ``trackkit.integrations.keras.TrackCallback``."""
 
+    @override
     def _to_float(self, value: Any) -> float:
         return float(tf_keras.backend.get_value(value))
 
+    @override
     def _framework(self) -> dict[str, Any]:
         return {"backend": "tf_keras", "version": tf_keras.__version__}
