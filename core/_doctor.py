@@ -8,7 +8,7 @@ import os
 import warnings
 from typing import Any
 
-from ._local_store import HISTORY, LocalStore, _ends_torn, read_history_file
+from ._local_store import HISTORY, LocalStore, read_history
 from ._store import Store
 
 __all__ = ["check_store"]
@@ -52,8 +52,8 @@ def _check_run(store: LocalStore, project: str, run_id: str, repair: bool, repor
             _problem(report, where, f"{name} is not valid JSON ({error})")
             damaged.append(name)
     history = os.path.join(run_dir, HISTORY)
-    rows, skipped = read_history_file(history)
-    if skipped and live and _ends_torn(history):
+    rows, skipped, torn_tail = read_history(history)
+    if torn_tail and live:
         skipped = skipped[:-1]  # a live run's last line is being written
     if skipped:
         _problem(report, where, f"{HISTORY}: {len(skipped)} damaged line(s): {skipped[:10]}; {len(rows)} rows are fine")

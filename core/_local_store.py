@@ -83,19 +83,26 @@ def _read_json(path: str, default: Any) -> Any:
 
 def read_history_file(path: str) -> tuple[list[dict[str, Any]], list[int]]:
     """All rows of a history file, and the 1-based numbers of lines that were damaged and skipped."""
+    rows, skipped, _ = read_history(path)
+    return rows, skipped
+
+
+def read_history(path: str) -> tuple[list[dict[str, Any]], list[int], bool]:
+    """Like ``read_history_file``, plus whether the last skipped line is an unterminated tail (a row
+    being written by a live process, or cut off by a crash), judged from the same bytes."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except FileNotFoundError:
-        return [], []
+        return [], [], False
     if not data:
-        return [], []
+        return [], [], False
     complete = data.endswith(b"\n")
     body = data if complete else data[: data.rfind(b"\n") + 1]
     try:  # fast path: one C-level parse of the whole file
         rows = json.loads(b"[" + body.rstrip(b"\n").replace(b"\n", b",") + b"]") if body else []
         skipped = [] if complete else [body.count(b"\n") + 1]
-        return rows, skipped
+        return rows, skipped, not complete
     except ValueError:
         pass
     rows, skipped = [], []
@@ -111,17 +118,7 @@ def read_history_file(path: str) -> tuple[list[dict[str, Any]], list[int]]:
             rows.append(row)
         else:
             skipped.append(number)
-    return rows, skipped
-
-
-def _ends_torn(path: str) -> bool:
-    """Whether a file's last line lacks its newline (being written, or cut off)."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(-1, os.SEEK_END)
-            return handle.read(1) != b"\n"
-    except OSError:
-        return False
+    return rows, skipped, not complete and bool(skipped) and skipped[-1] == data.count(b"\n") + 1
 
 
 def _pid_alive(pid: int) -> bool:
@@ -332,8 +329,8 @@ class LocalStore:
 
     def iter_history(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
         path = os.path.join(self.run_dir(project, run_id), HISTORY)
-        rows, skipped = read_history_file(path)
-        if skipped and _ends_torn(path) and self._is_live(project, run_id):
+        rows, skipped, torn_tail = read_history(path)
+        if torn_tail and self._is_live(project, run_id):
             skipped = skipped[:-1]  # the last line of a run being written is in flight, not damaged
         if skipped:
             warnings.warn(

@@ -51,6 +51,7 @@ class BackgroundWriter:
         self._cycles = 0
         self._cycle_done = threading.Condition()
         self._failing = False
+        self._failure_lock = threading.Lock()
         self._last_heartbeat = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name=f"trackkit-writer-{name}", daemon=True)
         self._thread.start()
@@ -146,7 +147,9 @@ class BackgroundWriter:
 
     def report_failure(self, what: str, error: BaseException) -> None:
         """Note a failed store write; the first failure of an outage prints one warning."""
-        if not self._failing:
+        with self._failure_lock:  # called from the writer thread and (config writes) the training thread
+            first, self._failing = not self._failing, True
+        if first:
             message = (
                 f"trackkit could not write the run's {what} ({type(error).__name__}: {error}). Training goes on; "
                 f"trackkit keeps up to {self._max_buffered:,} rows in memory and retries every "
@@ -156,7 +159,6 @@ class BackgroundWriter:
                 warnings.warn(message, StorageWarning, stacklevel=2)
             except Exception:  # warnings turned into errors must not kill the writer thread
                 _say(f"StorageWarning: {message}")
-        self._failing = True
 
 
 def _say(message: str) -> None:
