@@ -5,6 +5,7 @@ could stop it."""
 from __future__ import annotations
 
 import math
+import os
 import uuid
 from typing import Any
 
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 import trackkit
 from trackkit.testing import MemoryStore
 
-FUZZ = settings(max_examples=60, deadline=None, database=None,
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")), deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 RESERVED = ("_step", "_timestamp", "_runtime")
 

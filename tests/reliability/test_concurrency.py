@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 
@@ -46,7 +45,7 @@ while not os.path.exists("stop"):
             assert main(["doctor", "--json"]) == 0
         for line in json.loads(listing.getvalue() or "[]"):
             assert line["state"] in ("running", "finished"), line
-        assert json.loads(doctor.getvalue())["problems"] == []
+        assert json.loads(doctor.getvalue())["problems"] == [], doctor.getvalue()
         reads += 1
     except Exception:
         errors.append(traceback.format_exc())
@@ -68,7 +67,7 @@ def test_writers_and_readers_share_a_store_without_loss_or_lock_errors(spawn, wa
     assert report["errors"] == []
     assert report["reads"] >= 3
     assert sorted(report["longest"]) == ["writer0", "writer1", "writer2"]
-    assert report["states"] == ["finished", "running"]  # it read while they wrote
+    assert "running" in report["states"]  # it read while they wrote
 
     runs = trackkit.Api().runs("shared")
     assert sorted(run.id for run in runs) == ["writer0", "writer1", "writer2"]
@@ -127,6 +126,13 @@ def test_a_run_id_created_while_waiting_for_its_lock_is_not_taken_over(isolated_
     first_store, second_store = LocalStore(isolated_store), LocalStore(isolated_store)
     first, _ = first_store.open_run("p", "same", resume=None)
     outcome: list[BaseException | object] = []
+    waiting = threading.Event()
+
+    def acquire(*args: object) -> object:
+        waiting.set()  # past its "does the run exist?" check, about to wait for the lock
+        return LocalStore._acquire(second_store, *args)
+
+    second_store._acquire = acquire  # type: ignore[method-assign]
 
     def second() -> None:
         try:
@@ -136,7 +142,7 @@ def test_a_run_id_created_while_waiting_for_its_lock_is_not_taken_over(isolated_
 
     thread = threading.Thread(target=second)
     thread.start()
-    time.sleep(0.3)  # the second writer is now waiting for the lock
+    assert waiting.wait(10)
     first.write_meta({"id": "same", "project": "p", "state": "finished"})
     first.append_history([{"_step": 0, "x": 1}])
     first.close()
