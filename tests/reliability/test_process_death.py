@@ -4,6 +4,7 @@ without finish(). Each test trains in a real child process and reads the run bac
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import time
@@ -239,3 +240,18 @@ def test_a_crashed_run_can_be_resumed_and_continues_its_steps(spawn, wait_for, w
     assert api_run.state == "finished"
     assert api_run.config["lr"] == 0.01
     os.remove(work / "progress.txt")
+
+
+def test_a_run_from_another_host_is_judged_by_its_heartbeat(isolated_store):
+    """A 'running' run written from another machine (where the lock says nothing) reads as running
+    while its heartbeat is fresh and as crashed once it is older than the heartbeat timeout."""
+    with trackkit.init(project="p", id="remote") as run:
+        run.log({"x": 1})
+    run_dir = isolated_store / "p" / "remote"
+    meta = json.loads((run_dir / "run.json").read_text())
+    meta.update(state="running", host="some-other-host", pid=1)
+    (run_dir / "run.json").write_text(json.dumps(meta))
+    assert trackkit.Api().run("p/remote").state == "running"
+    stale = time.time() - trackkit._local_store.HEARTBEAT_TIMEOUT - 5
+    os.utime(run_dir / "heartbeat", (stale, stale))
+    assert trackkit.Api().run("p/remote").state == "crashed"
