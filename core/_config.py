@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from ._errors import ConfigChangeError, RunFinishedError
+from ._errors import ConfigChangeError, RunFinishedError, UsageError
 from ._sources import config_to_dict
 from ._values import to_jsonable
 
@@ -36,7 +36,10 @@ def expand_dotted(data: Mapping[str, Any]) -> dict[str, Any]:
     """Turn ``{"a.b": 1, "c": {"d.e": 2}}`` into nested dicts, values made JSON-safe."""
     tree: dict[str, Any] = {}
     for key, value in data.items():
-        path = _split(key)
+        try:
+            path = _split(key)
+        except KeyError:
+            raise UsageError(f"config keys must not be empty; got {key!r}.") from None
         value = to_jsonable(value)
         if isinstance(value, dict):
             value = expand_dotted(value)
@@ -324,15 +327,19 @@ class Config(_View):
         parent = self._lookup(path[:-1])
         if not isinstance(parent, dict) or path[-1] not in parent:
             return
-        old = parent.pop(path[-1])
         self._forget(path)
+        old = parent.pop(path[-1])
         self._changes.append({"key": ".".join(path), "old": old, "new": None, "time": time.time(), "step": None,
                               "source": source, "removed": True})
 
     def _forget(self, path: Path) -> None:
+        """Drop the provenance of ``path`` and, if it holds a subtree, of every leaf below it."""
         dotted = ".".join(path)
-        for key in [k for k in self._provenance if k == dotted or k.startswith(dotted + ".")]:
-            del self._provenance[key]
+        self._provenance.pop(dotted, None)
+        if isinstance(self._lookup(path), dict):  # only a subtree has children to scan for
+            prefix = dotted + "."
+            for key in [k for k in self._provenance if k.startswith(prefix)]:
+                del self._provenance[key]
 
     def _remember(self, path: Path, value: Any, source: str) -> None:
         if isinstance(value, dict) and value:

@@ -314,3 +314,25 @@ def test_config_cannot_change_after_finish() -> None:
     run.finish()
     with pytest.raises(trackkit.RunFinishedError, match="Api"):
         run.config["a"] = 2
+
+
+def test_an_empty_key_is_a_usage_error() -> None:
+    """config[""] = 1 and update({"": 1}) raise a UsageError (a ValueError) and change nothing."""
+    with trackkit.init(project="p", config={"a": 1}) as run:
+        with pytest.raises(trackkit.UsageError, match="empty"):
+            run.config.update({"": 1})
+        with pytest.raises(ValueError):
+            run.config[""] = 1
+        assert run.config.as_dict() == {"a": 1}
+
+
+def test_a_large_config_keeps_provenance_per_leaf() -> None:
+    """20,000 nested keys go in at once, and replacing a subtree forgets only that subtree's provenance."""
+    big = {f"layer{i}": {"width": i, "act": "relu"} for i in range(20_000)}
+    with trackkit.init(project="p", config=big) as run:
+        run.config.update({"layer5": {"width": 99}})
+        run.config["layer6"] = "dropped"
+        provenance = run.config.provenance
+    assert provenance["layer5.width"] == "update" and provenance["layer5.act"] == "init"
+    assert provenance["layer6"] == "set" and "layer6.width" not in provenance
+    assert len(provenance) == 2 * 20_000 - 1
