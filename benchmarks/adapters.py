@@ -18,7 +18,7 @@ __all__ = ["ADAPTERS", "CONFIG", "METRIC_KEYS", "PROJECT", "Adapter"]
 PROJECT = "bench"
 METRIC_KEYS = tuple(f"metric_{j}" for j in range(10))
 
-# A 20-key config, shaped like a real training config (numbers, strings, bools, a list, a None).
+# A 20-key config, shaped like a real training config (numbers, strings, a bool, a None).
 CONFIG: dict[str, Any] = {
     "lr": 3e-4, "batch_size": 64, "epochs": 10, "optimizer": "adamw", "weight_decay": 0.01,
     "momentum": 0.9, "warmup_steps": 500, "scheduler": "cosine", "dropout": 0.1, "hidden_size": 256,

@@ -104,16 +104,14 @@ def measure_tracker(tracker: str, steps: int, budget: float, timeout: float) -> 
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def measure_training(framework: str, spec: str, epochs: int, batches: int, timeout: float) -> dict[str, Any]:
-    """One training run; ``spec`` is a logger name, or ``name@N`` to log every N steps/batches."""
-    logger, _, every = spec.partition("@")
-    workdir = tempfile.mkdtemp(prefix=f"bench-{framework}-{logger}-")
+def measure_training(framework: str, loggers: list[str], rounds: int, batches: int, timeout: float) -> dict[str, Any]:
+    """One process fitting one epoch per logger per round, interleaved (see ``training.py``)."""
+    workdir = tempfile.mkdtemp(prefix=f"bench-{framework}-")
     try:
         env = _worker_env({**ADAPTERS["wandb"]().env(workdir), "KERAS_BACKEND": "torch",
                            "KERAS_HOME": os.path.join(workdir, "keras"), "TRACKKIT_SILENT": "1"})
-        result, wall = _run([sys.executable, os.path.join(HERE, "training.py"), framework, "--logger", logger,
-                             "--epochs", str(epochs), "--batches", str(batches), "--log-every", every or "0",
-                             "--workdir", workdir], env, timeout)
+        result, wall = _run([sys.executable, os.path.join(HERE, "training.py"), framework, "--loggers", ",".join(loggers),
+                             "--rounds", str(rounds), "--batches", str(batches), "--workdir", workdir], env, timeout)
         result["wall_s"] = wall
         return result
     finally:
@@ -186,22 +184,35 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _quartiles(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return {"median": values[0], "p25": values[0], "p75": values[0], "n": 1}
+    q = statistics.quantiles(values, n=4)
+    return {"median": statistics.median(values), "p25": q[0], "p75": q[2], "n": len(values)}
+
+
 def aggregate_training(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per framework and logger: median epoch time (first epoch dropped), and the slowdown versus
-    no logger, computed per repetition (runs side by side) and then the median over repetitions."""
+    """Per framework and logger: epoch wall and CPU times, and the slowdown versus no logger in CPU
+    time, paired per round (each logger's epoch against the no-logger epoch of the same round),
+    median and quartiles."""
     out: dict[str, Any] = {}
-    for framework in sorted({r["framework"] for r in runs}):
+    for framework in dict.fromkeys(r["framework"] for r in runs):
         group = [r for r in runs if r["framework"] == framework]
         loggers: dict[str, Any] = {}
-        baseline = {r["rep"]: r["epoch_median_s"] for r in group if r["logger"] == "none" and "epoch_median_s" in r}
-        for logger in dict.fromkeys(r["logger"] for r in group):
-            mine = [r for r in group if r["logger"] == logger]
-            if any("unavailable" in r for r in mine):
-                loggers[logger] = {"unavailable": next(r["unavailable"] for r in mine if "unavailable" in r)}
-                continue
-            slowdowns = [100 * (r["epoch_median_s"] / baseline[r["rep"]] - 1) for r in mine if r["rep"] in baseline]
-            loggers[logger] = {"epoch_s": _summary([r["epoch_median_s"] for r in mine]),
-                               "slowdown_pct": _summary(slowdowns)}
+        for run in group:
+            for spec, reason in run.get("unavailable", {}).items():
+                loggers[spec] = {"unavailable": reason}
+        specs = dict.fromkeys(spec for r in group for spec in r.get("epoch_s", {}))
+        for spec in specs:
+            cpu = [r.get("epoch_cpu_s", {}) for r in group]
+            slowdowns = [100 * (t / base - 1) for c in cpu if "none" in c for t, base in zip(c.get(spec, []), c["none"])]
+            loggers[spec] = {
+                "epoch_s": _summary([t for r in group for t in r["epoch_s"].get(spec, [])]),
+                "epoch_cpu_s": _summary([t for c in cpu for t in c.get(spec, [])]),
+                "slowdown_pct": None if spec == "none" else _quartiles(slowdowns),
+            }
         out[framework] = loggers
     return out
 
@@ -222,9 +233,9 @@ def main() -> None:
     quick = args.quick
     steps_list = [int(s) for s in args.steps.split(",")] if args.steps else ([2_000] if quick else [10_000, 100_000])
     reps = args.reps or (2 if quick else 3)
-    budget = args.budget or (2.0 if quick else 30.0)
-    training_reps = args.training_reps or (1 if quick else 3)
-    epochs, batches = (3, 150) if quick else (6, 1000)
+    budget = args.budget or (1.0 if quick else 15.0)
+    training_reps = args.training_reps or (1 if quick else 2)
+    rounds, batches = (2, 100) if quick else (10, 400)
     wanted = [t for t in args.trackers.split(",") if t]
     unknown = [t for t in wanted if t not in ADAPTERS]
     if unknown:
@@ -261,34 +272,26 @@ def main() -> None:
 
     training: list[dict[str, Any]] = []
     if not args.no_training:
-        plan = [("lightning", ["none", "trackkit"] if quick else ["none", "trackkit", "csv", "wandb", "trackkit@1", "csv@1"]),
+        plan = [("lightning", ["none", "trackkit"] if quick else ["none", "trackkit", "csv", "trackkit@1", "csv@1"]),
                 ("keras", ["none", "trackkit"] if quick else ["none", "trackkit", "csv", "trackkit@1"])]
+        if "wandb" in trackers and not quick:  # wandb's service threads get a process (and a baseline) of their own
+            plan.insert(1, ("lightning", ["none", "wandb"]))
         for rep in range(training_reps):
             for framework, loggers in plan:
-                order = loggers[rep % len(loggers):] + loggers[: rep % len(loggers)]
-                for logger in order:
-                    if logger.startswith("wandb") and "wandb" not in trackers:
-                        continue
-                    print(f"[bench] training rep {rep + 1}/{training_reps}  {framework} + {logger} ...",
-                          file=sys.stderr, flush=True)
-                    entry: dict[str, Any] = {"framework": framework, "logger": logger, "rep": rep}
-                    try:
-                        result = measure_training(framework, logger, epochs, batches, timeout=900)
-                    except (RuntimeError, subprocess.TimeoutExpired, ValueError) as error:
-                        message = str(error).strip().splitlines()[-1] if str(error).strip() else repr(error)
-                        if "No module named" in message:
-                            entry["unavailable"] = f"{framework} not installed"
-                        else:
-                            failures.append(f"{framework}+{logger} (rep {rep + 1}): {error}")
-                            print(f"[bench]   FAILED: {error}", file=sys.stderr, flush=True)
-                            continue
+                print(f"[bench] training rep {rep + 1}/{training_reps}  {framework}: {', '.join(loggers)} ...",
+                      file=sys.stderr, flush=True)
+                try:
+                    result = measure_training(framework, loggers, rounds, batches, timeout=900)
+                except (RuntimeError, subprocess.TimeoutExpired, ValueError) as error:
+                    message = str(error)
+                    if "No module named" in message:
+                        result = {"epoch_s": {}, "unavailable": {spec: f"{framework} not installed" for spec in loggers}}
                     else:
-                        if "unavailable" in result:
-                            entry["unavailable"] = result["unavailable"]
-                        else:
-                            times = result["epoch_s"][1:] or result["epoch_s"]
-                            entry.update(epoch_s=result["epoch_s"], epoch_median_s=statistics.median(times))
-                    training.append(entry)
+                        failures.append(f"{framework} (rep {rep + 1}): {error}")
+                        print(f"[bench]   FAILED: {error}", file=sys.stderr, flush=True)
+                        continue
+                result.update(framework=framework, rep=rep)
+                training.append(result)
 
     document: dict[str, Any] = {
         "command": command,
@@ -297,7 +300,7 @@ def main() -> None:
         "duration_s": None,
         "machine": machine(),
         "settings": {"steps": steps_list, "reps": reps, "budget_s": budget, "training_reps": training_reps,
-                     "epochs": epochs, "batches": batches, "batch_size": 8},
+                     "rounds": rounds, "batches": batches, "batch_size": 8},
         "status": status,
         "failures": failures,
         "trackers": aggregate(runs),

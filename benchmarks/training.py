@@ -1,12 +1,15 @@
-"""Training-loop overhead: one tiny Lightning or Keras run in this (fresh) process.
+"""Training-loop overhead: tiny Lightning or Keras runs, with several loggers, in this (fresh) process.
 
-    python benchmarks/training.py lightning --logger trackkit --epochs 6 --batches 1000 --workdir /tmp/x
-    python benchmarks/training.py keras --logger none --epochs 6 --batches 1000 --workdir /tmp/x
+    python benchmarks/training.py lightning --loggers none,trackkit,csv --rounds 8 --batches 500 --workdir /tmp/x
+    python benchmarks/training.py keras --loggers none,trackkit --rounds 8 --batches 500 --workdir /tmp/x
 
 The model is a single linear layer on synthetic data, with many small batches, so that an
-epoch is dominated by per-step framework work and a logger's per-step cost shows. Prints one
-JSON line: every epoch's wall time, or ``{"unavailable": "..."}`` when the logger (our plugin
-or a peer) cannot be imported.
+epoch is dominated by per-step framework work and a logger's per-step cost shows. A 2% effect
+drowns in the noise of a shared machine when runs are minutes apart, so the loggers are
+interleaved: each round fits one epoch with every logger in turn (a fresh Trainer / ``fit``
+per epoch, the same model), and only the epoch itself is timed, not the set-up. A logger is
+``name`` or ``name@N`` (log every N steps / batches). Prints one JSON line: the epoch times
+per logger, and the loggers that could not be imported.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from typing import Any
 
@@ -22,12 +24,11 @@ FEATURES = 16
 BATCH_SIZE = 8
 
 
-def _unavailable(reason: str) -> None:
-    print("\n" + json.dumps({"unavailable": reason}), flush=True)
-    sys.exit(0)
+class Unavailable(Exception):
+    """The logger (our plugin or a peer) cannot be imported here."""
 
 
-def lightning_run(logger_name: str, epochs: int, batches: int, log_every: int | None, workdir: str) -> list[float]:
+def lightning_rounds(loggers: list[str], rounds: int, batches: int, workdir: str) -> dict[str, list[float]]:
     import torch
     from lightning import pytorch as pl
 
@@ -50,51 +51,55 @@ def lightning_run(logger_name: str, epochs: int, batches: int, log_every: int | 
             return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
 
     class EpochTimer(pl.Callback):
-        def __init__(self) -> None:
-            self.times: list[float] = []
-
         def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
-            self._start = time.perf_counter()
+            self.start = (time.perf_counter(), time.process_time())
 
         def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
-            self.times.append(time.perf_counter() - self._start)
+            self.elapsed = (time.perf_counter() - self.start[0], time.process_time() - self.start[1])
 
-    logger: Any
-    if logger_name == "none":
-        logger = False
-    elif logger_name == "csv":
-        from lightning.pytorch.loggers import CSVLogger
+    def make_logger(name: str) -> Any:
+        if name == "none":
+            return False
+        if name == "csv":
+            from lightning.pytorch.loggers import CSVLogger
 
-        logger = CSVLogger(workdir)
-    elif logger_name == "wandb":
-        try:
-            import wandb  # noqa: F401
-        except ImportError:
-            _unavailable("wandb not installed")
-        from lightning.pytorch.loggers import WandbLogger
+            return CSVLogger(workdir)
+        if name == "wandb":
+            try:
+                import wandb  # noqa: F401
+            except ImportError:
+                raise Unavailable("wandb not installed") from None
+            from lightning.pytorch.loggers import WandbLogger
 
-        logger = WandbLogger(project="bench", save_dir=workdir, offline=True)
-    else:
-        try:
-            from trackkit.integrations.lightning import TrackLogger
-        except ImportError as error:
-            _unavailable(f"plugin not available ({error})")
-        logger = TrackLogger(project="bench")
+            return WandbLogger(project="bench", save_dir=workdir, offline=True)
+        if name == "trackkit":
+            try:
+                from trackkit.integrations.lightning import TrackLogger
+            except ImportError as error:
+                raise Unavailable(f"plugin not available ({error})") from None
+            return TrackLogger(project="bench")
+        raise Unavailable(f"unknown logger {name!r}")
 
     n = batches * BATCH_SIZE
     data = torch.utils.data.TensorDataset(torch.randn(n, FEATURES), torch.randn(n, 1))
     loader = torch.utils.data.DataLoader(data, batch_size=BATCH_SIZE, shuffle=False, num_workers=0)
-    timer = EpochTimer()
-    trainer = pl.Trainer(
-        max_epochs=epochs, logger=logger, callbacks=[timer], enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, accelerator="cpu", devices=1, default_root_dir=workdir,
-        **({"log_every_n_steps": log_every} if log_every else {}),
-    )
-    trainer.fit(Tiny(), loader)
-    return timer.times
+    model = Tiny()
+
+    def epoch(spec: str) -> tuple[float, float]:
+        name, _, every = spec.partition("@")
+        timer = EpochTimer()
+        trainer = pl.Trainer(
+            max_epochs=1, logger=make_logger(name), callbacks=[timer], enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1,
+            default_root_dir=workdir, **({"log_every_n_steps": int(every)} if every else {}),
+        )
+        trainer.fit(model, loader)
+        return timer.elapsed
+
+    return _interleave(loggers, rounds, epoch)
 
 
-def keras_run(logger_name: str, epochs: int, batches: int, log_every: int | None, workdir: str) -> list[float]:
+def keras_rounds(loggers: list[str], rounds: int, batches: int, workdir: str) -> dict[str, list[float]]:
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
     import numpy as np
@@ -105,28 +110,24 @@ def keras_run(logger_name: str, epochs: int, batches: int, log_every: int | None
         torch.set_num_threads(1)
 
     class EpochTimer(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.times: list[float] = []
-
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            self._start = time.perf_counter()
+            self.start = (time.perf_counter(), time.process_time())
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            self.times.append(time.perf_counter() - self._start)
+            self.elapsed = (time.perf_counter() - self.start[0], time.process_time() - self.start[1])
 
-    timer = EpochTimer()
-    callbacks: list[Any] = [timer]
-    if logger_name == "trackkit":
-        try:
-            from trackkit.integrations.keras import TrackCallback
-        except ImportError as error:
-            _unavailable(f"plugin not available ({error})")
-        callbacks.append(TrackCallback(project="bench", log_every_n_batches=log_every or None))
-    elif logger_name == "csv":
-        callbacks.append(keras.callbacks.CSVLogger(os.path.join(workdir, "log.csv")))
-    elif logger_name != "none":
-        _unavailable(f"no {logger_name} logger for Keras here")
+    def make_callbacks(name: str, every: int | None) -> list[Any]:
+        if name == "none":
+            return []
+        if name == "csv":
+            return [keras.callbacks.CSVLogger(os.path.join(workdir, "log.csv"))]
+        if name == "trackkit":
+            try:
+                from trackkit.integrations.keras import TrackCallback
+            except ImportError as error:
+                raise Unavailable(f"plugin not available ({error})") from None
+            return [TrackCallback(project="bench", log_every_n_batches=every)]
+        raise Unavailable(f"no {name} logger for Keras here")
 
     keras.utils.set_random_seed(0)
     n = batches * BATCH_SIZE
@@ -135,28 +136,60 @@ def keras_run(logger_name: str, epochs: int, batches: int, log_every: int | None
     y = rng.standard_normal((n, 1)).astype("float32")
     model = keras.Sequential([keras.Input((FEATURES,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
-    model.fit(x, y, batch_size=BATCH_SIZE, epochs=epochs, verbose=0, callbacks=callbacks, shuffle=False)
-    return timer.times
+
+    def epoch(spec: str) -> tuple[float, float]:
+        name, _, every = spec.partition("@")
+        extra = make_callbacks(name, int(every) if every else None)
+        timer = EpochTimer()
+        model.fit(x, y, batch_size=BATCH_SIZE, epochs=1, verbose=0, callbacks=[timer, *extra], shuffle=False)
+        for callback in extra:
+            finish = getattr(callback, "finish", None)
+            if finish is not None:
+                finish()
+        return timer.elapsed
+
+    return _interleave(loggers, rounds, epoch)
+
+
+def _interleave(loggers: list[str], rounds: int, epoch: Any) -> dict[str, Any]:
+    """Round 0 warms up (dropped); each later round runs every logger once, in a rotating order.
+    Each epoch gives its wall time and its CPU time (every thread of this process): on a machine
+    shared with other jobs, the CPU time is the stable figure."""
+    times: dict[str, list[float]] = {spec: [] for spec in loggers}
+    cpu: dict[str, list[float]] = {spec: [] for spec in loggers}
+    unavailable: dict[str, str] = {}
+    for round_ in range(rounds + 1):
+        live = [spec for spec in loggers if spec not in unavailable]
+        shift = round_ % len(live) if live else 0
+        for spec in live[shift:] + live[:shift]:
+            try:
+                wall, cpu_time = epoch(spec)
+            except Unavailable as reason:
+                unavailable[spec] = str(reason)
+                continue
+            if round_:
+                times[spec].append(wall)
+                cpu[spec].append(cpu_time)
+    return {"epoch_s": {k: v for k, v in times.items() if k not in unavailable},
+            "epoch_cpu_s": {k: v for k, v in cpu.items() if k not in unavailable}, "unavailable": unavailable}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("framework", choices=("lightning", "keras"))
-    parser.add_argument("--logger", required=True)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--batches", type=int, default=1000)
-    parser.add_argument("--log-every", type=int, default=0,
-                        help="Lightning log_every_n_steps / trackkit Keras log_every_n_batches (0: the default)")
+    parser.add_argument("--loggers", required=True, help="comma-separated: none, trackkit, csv, wandb; name@N")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--batches", type=int, default=500)
     parser.add_argument("--workdir", required=True)
     args = parser.parse_args()
     os.chdir(args.workdir)
     os.environ["TRACKKIT_DIR"] = os.path.join(args.workdir, "trackkit")
+    loggers = [spec for spec in args.loggers.split(",") if spec]
+    run = lightning_rounds if args.framework == "lightning" else keras_rounds
     start = time.perf_counter()
-    if args.framework == "lightning":
-        times = lightning_run(args.logger, args.epochs, args.batches, args.log_every, args.workdir)
-    else:
-        times = keras_run(args.logger, args.epochs, args.batches, args.log_every, args.workdir)
-    print("\n" + json.dumps({"epoch_s": times, "total_s": time.perf_counter() - start}), flush=True)
+    result = run(loggers, args.rounds, args.batches, args.workdir)
+    result["total_s"] = time.perf_counter() - start
+    print("\n" + json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":
