@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ._errors import RunInUseError, RunNotFoundError, StorageWarning, UsageError
-from ._store import ResumeState, RunRecord
+from ._store import ResumeState, RunRecord, resolve_checkpoints
 
 try:  # POSIX; elsewhere liveness falls back to pid and heartbeat checks
     import fcntl
@@ -102,7 +102,7 @@ def read_history(path: str) -> tuple[list[dict[str, Any]], list[int], bool]:
     try:  # fast path: one C-level parse of the whole file
         rows = json.loads(b"[" + body.rstrip(b"\n").replace(b"\n", b",") + b"]") if body else []
         skipped = [] if complete else [body.count(b"\n") + 1]
-        return rows, skipped, not complete
+        return _resolved(rows, data), skipped, not complete
     except ValueError:
         pass
     rows, skipped = [], []
@@ -118,7 +118,12 @@ def read_history(path: str) -> tuple[list[dict[str, Any]], list[int], bool]:
             rows.append(row)
         else:
             skipped.append(number)
-    return rows, skipped, not complete and bool(skipped) and skipped[-1] == data.count(b"\n") + 1
+    return _resolved(rows, data), skipped, not complete and bool(skipped) and skipped[-1] == data.count(b"\n") + 1
+
+
+def _resolved(rows: list[dict[str, Any]], data: bytes) -> list[dict[str, Any]]:
+    """Checkpointed rows collapse to their final version (cheap when the file has none)."""
+    return resolve_checkpoints(rows) if b'"_partial"' in data else rows
 
 
 def _pid_alive(pid: int) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ._errors import RunInUseError, RunNotFoundError, UsageError
-from ._store import ResumeState, RunRecord
+from ._store import ResumeState, RunRecord, resolve_checkpoints
 
 __all__ = ["MemoryStore", "NullSink"]
 
@@ -92,11 +92,12 @@ class MemoryStore:
             if run is None:
                 run = self._runs[key] = _MemoryRun()
             else:
-                steps = [row["_step"] for row in map(json.loads, run.history) if isinstance(row.get("_step"), int)]
+                rows = resolve_checkpoints([json.loads(line) for line in run.history])
+                steps = [row["_step"] for row in rows if isinstance(row.get("_step"), int)]
                 state = {
                     "record": self.read_run(project, run_id),
                     "last_step": max(steps) if steps else None,
-                    "history_rows": len(run.history),
+                    "history_rows": len(rows),
                 }
             run.open = True
         return _MemorySink(self, run), state
@@ -120,7 +121,7 @@ class MemoryStore:
     def iter_history(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
         with self._lock:
             lines = list(self._get(project, run_id).history)
-        return (json.loads(line) for line in lines)
+        return iter(resolve_checkpoints([json.loads(line) for line in lines]))
 
     def update_run(
         self,

@@ -18,7 +18,7 @@ from typing import Any
 from ._config import Config
 from ._errors import InvalidLogDataError, RunFinishedError, StorageWarning, UsageError
 from ._settings import Settings
-from ._store import ResumeState, RunSink
+from ._store import CHECKPOINT_KEY, REPLACES_KEY, ResumeState, RunSink, Store
 from ._summary import MetricDefinition, Summary, parse_ops
 from ._values import flatten, log_value
 from ._writer import BackgroundWriter
@@ -49,14 +49,20 @@ class Run:
         run_dir: str,
         resume_state: ResumeState | None = None,
         strict_config: bool = False,
+        store: Store | None = None,
     ) -> None:
         self._sink = sink
+        #: The store the run writes to (None when disabled): ``init(store=run.store, id=run.id, resume="allow")``.
+        self.store = store
         self._settings = settings
         self._meta = meta
         self._pid = os.getpid()
         self._start_time = time.time()
         self._pending: dict[str, Any] | None = None
         self._pending_step = 0
+        self._pending_touched = 0.0  # monotonic time of the last change to a row left pending
+        self._checkpointed_touch = -1.0
+        self._checkpoints = 0
         self._next_step = 0
         self._closed = False
         self._forked = False
@@ -83,7 +89,7 @@ class Run:
             name=self.id,
             interval=settings.flush_interval,
             max_buffered_rows=settings.max_buffered_rows,
-            on_cycle=self._write_summary_if_changed,
+            on_cycle=self._on_writer_cycle,
         )
         self._queue = self._writer.queue
 
@@ -201,6 +207,8 @@ class Run:
                 pending.update(values)
             if commit:
                 self._commit()
+            else:
+                self._pending_touched = time.monotonic()
         else:
             if pending is not None and self._conflicts(pending, values):
                 self._commit()
@@ -212,6 +220,8 @@ class Run:
                 pending.update(values)
             if commit is not False:
                 self._commit()
+            else:
+                self._pending_touched = time.monotonic()
 
     @staticmethod
     def _conflicts(pending: dict[str, Any], values: dict[str, Any]) -> bool:
@@ -228,6 +238,12 @@ class Run:
             return
         self._pending = None
         step = self._pending_step
+        if CHECKPOINT_KEY in row:  # the writer saved this row early: the complete row replaces that copy
+            row[REPLACES_KEY] = row.pop(CHECKPOINT_KEY)
+        elif not row:  # log({}, commit=True): nothing to write, the step still advances (as in W&B)
+            if step >= self._next_step:
+                self._next_step = step + 1
+            return
         now = time.time()
         row["_step"] = step
         row["_timestamp"] = now
@@ -340,6 +356,35 @@ class Run:
             self._writer.report_failure("config", error)
             snapshot = json.loads(json.dumps(document))
             self._writer.submit(lambda: self._sink.write_config(snapshot))
+
+    def _on_writer_cycle(self) -> None:
+        self._checkpoint_idle_pending()
+        self._write_summary_if_changed()
+
+    def _checkpoint_idle_pending(self) -> None:
+        """On the writer thread: save a row that has waited at its step for a flush interval.
+
+        ``log(..., step=s)`` keeps the row open for more values at ``s``; if none come for a
+        while (an epoch-level metric, then a long epoch), ``kill -9`` must not take it. The
+        copy carries a checkpoint id; the complete row, when committed, replaces it (see
+        ``resolve_checkpoints``). Races with ``_commit`` only ever leave the complete row last.
+        """
+        pending = self._pending
+        touched = self._pending_touched
+        if not pending or touched == self._checkpointed_touch:
+            return
+        if time.monotonic() - touched < self._settings.flush_interval:
+            return
+        checkpoint = pending.get(CHECKPOINT_KEY)
+        if checkpoint is None:
+            self._checkpoints += 1
+            checkpoint = pending[CHECKPOINT_KEY] = self._checkpoints
+        snapshot = dict(pending)
+        now = time.time()
+        snapshot.update(_step=self._pending_step, _timestamp=now, _runtime=now - self._start_time)
+        snapshot[CHECKPOINT_KEY] = checkpoint
+        self._sink.append_history([snapshot])
+        self._checkpointed_touch = touched
 
     def _write_summary_if_changed(self) -> None:
         version = self.summary.version

@@ -122,10 +122,7 @@ def init(
     run_id = check_name("run id", id or os.environ.get("TRACKKIT_RUN_ID") or generate_id())
     project_name = check_name("project", settings.project)
     initial_config = config_to_dict(config)  # a bad config object fails here, before anything is written
-    try:
-        expand_dotted(initial_config)  # so do keys that name no path ("", ".", "--")
-    except KeyError as error:
-        raise UsageError(f"init(config=...): {error.args[0]} Use non-empty key names.") from None
+    expand_dotted(initial_config)  # so do keys that name no path ("", ".", "--"): a UsageError
 
     if settings.mode == "disabled":
         sink: Any = NullSink()
@@ -177,6 +174,7 @@ def init(
         run_dir=run_dir,
         resume_state=resume_state,
         strict_config=strict_config,
+        store=store if settings.mode != "disabled" else None,
     )
     _load_initial_config(run, initial_config, resumed=resume_state is not None)
     with _lock:

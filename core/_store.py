@@ -10,7 +10,34 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, TypedDict, runtime_checkable
 
-__all__ = ["ResumeState", "RunRecord", "RunSink", "Store"]
+__all__ = ["CHECKPOINT_KEY", "REPLACES_KEY", "ResumeState", "RunRecord", "RunSink", "Store", "resolve_checkpoints"]
+
+#: A history row written early because it sat pending for a flush interval carries this id...
+CHECKPOINT_KEY = "_partial"
+#: ...and the complete row written later says which checkpoint it supersedes.
+REPLACES_KEY = "_replaces"
+
+
+def resolve_checkpoints(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Apply the checkpoint rule to rows in written order.
+
+    A row that waited for more values at its step (``log(..., step=s)``) is written as a checkpoint
+    once it has been idle for a flush interval, so that ``kill -9`` cannot take it. Of the
+    checkpoints with one id only the last counts, and none if the complete row replaced it.
+    """
+    replaced = {row[REPLACES_KEY] for row in rows if REPLACES_KEY in row}
+    last = {row[CHECKPOINT_KEY]: index for index, row in enumerate(rows) if CHECKPOINT_KEY in row}
+    if not replaced and not last:
+        return rows
+    resolved = []
+    for index, row in enumerate(rows):
+        checkpoint = row.get(CHECKPOINT_KEY)
+        if checkpoint is not None and (checkpoint in replaced or last[checkpoint] != index):
+            continue
+        if checkpoint is not None or REPLACES_KEY in row:
+            row = {k: v for k, v in row.items() if k != CHECKPOINT_KEY and k != REPLACES_KEY}
+        resolved.append(row)
+    return resolved
 
 
 class RunRecord(TypedDict):

@@ -181,3 +181,62 @@ def test_relogging_a_key_of_the_pending_row_keeps_both_values() -> None:
         {"loss": 0.5, "a": 1, "_step": 3},  # a step-less call joins the pending row, as in W&B
         {"a": 2, "_step": 4},
     ]
+
+
+def test_a_row_waiting_at_its_step_survives_kill_9(run_python) -> None:
+    """A row left open by log(..., step=s) is saved once idle for a flush interval, so kill -9 cannot take it;
+    values added to it later replace the saved copy instead of duplicating it."""
+    run_python(
+        """
+        import os, signal, time, trackkit
+        run = trackkit.init(project="p", id="epochs")
+        run.log({"loss": 0.9, "epoch": 0}, step=0)
+        run.log({"loss": 0.7, "epoch": 1}, step=1)
+        time.sleep(0.6)                              # a long epoch: step 1 waits, idle
+        run.log({"val_loss": 0.8, "epoch": 1}, step=1)  # more values for the same step
+        time.sleep(0.6)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """,
+        env={"TRACKKIT_FLUSH_INTERVAL": "0.2"},
+        check=False,
+    )
+    stored = trackkit.Api().run("p/epochs")
+    assert stored.state == "crashed"
+    assert [strip(r) for r in stored.scan_history()] == [
+        {"loss": 0.9, "epoch": 0, "_step": 0},
+        {"loss": 0.7, "epoch": 1, "val_loss": 0.8, "_step": 1},
+    ]
+
+
+def test_a_checkpointed_row_is_written_once_when_completed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row saved early and then completed reads back once, complete, in a live run and after finish."""
+    monkeypatch.setenv("TRACKKIT_FLUSH_INTERVAL", "0.05")
+    with trackkit.init(project="p") as run:
+        run.log({"a": 1}, step=0)
+        time.sleep(0.3)
+        run.flush()
+        assert [strip(r) for r in rows(run)] == [{"a": 1, "_step": 0}]
+        run.log({"b": 2}, step=0)
+        run.log({"a": 3}, step=1)
+        run.flush()
+        assert [strip(r) for r in rows(run)] == [{"a": 1, "b": 2, "_step": 0}]
+    assert [strip(r) for r in rows(run)] == [{"a": 1, "b": 2, "_step": 0}, {"a": 3, "_step": 1}]
+
+
+def test_an_empty_commit_writes_no_row_but_advances_the_step() -> None:
+    """log({}, commit=True) with nothing pending writes nothing; the next row comes one step later."""
+    with trackkit.init(project="p") as run:
+        run.log({"a": 1})
+        run.log({}, commit=True)
+        run.log({"a": 2})
+    assert [(r["_step"], r["a"]) for r in rows(run)] == [(0, 1), (2, 2)]
+
+
+def test_run_store_lets_code_reopen_a_finished_run() -> None:
+    """run.store is the store the run writes to, so a finished run can be resumed where it lives."""
+    run = trackkit.init(project="p", dir="elsewhere")
+    run.log({"a": 1})
+    run.finish()
+    with trackkit.init(project=run.project, id=run.id, store=run.store, resume="must") as again:
+        again.log({"a": 2})
+    assert [r["a"] for r in trackkit.Api("elsewhere").run(f"p/{run.id}").scan_history()] == [1, 2]
