@@ -391,11 +391,10 @@ def _retire_auto_runs() -> None:
 
 
 def _reopen(run: trackkit.Run) -> trackkit.Run:
-    """Continue a finished run in the same store (``<store>/<project>/<run id>``), leaving the current run alone."""
+    """Continue a finished run in the store it lives in, leaving the current run alone."""
     if run.mode == "disabled":
         return trackkit.init(mode="disabled", reinit="create_new")
-    store = os.path.dirname(os.path.dirname(os.path.abspath(run.dir)))
-    return trackkit.init(project=run.project, id=run.id, dir=store, resume="allow", reinit="create_new")
+    return trackkit.init(project=run.project, id=run.id, store=run.store, resume="allow", reinit="create_new")
 
 
 def _prefixed(key: str) -> str:
