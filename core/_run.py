@@ -478,5 +478,9 @@ class Run:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:
             self.finish()
+        elif issubclass(exc_type, SystemExit):  # sys.exit(0) is a success, sys.exit(2) a failure
+            code = exc.code
+            exit_code = 0 if code is None or code == 0 else code if isinstance(code, int) else 1
+            self.finish(exit_code=exit_code, reason=f"sys.exit({code!r})" if exit_code else None)
         else:
             self.finish(exit_code=1, reason=f"{exc_type.__name__}: {exc}")
