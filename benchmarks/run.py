@@ -4,7 +4,8 @@ Every measurement runs in a fresh process (``worker.py``, ``training.py``), seve
 the report gives medians, min–max and the ratio to trackkit measured in the same run, then
 checks the targets of issue 5. ``--quick`` takes under a minute, for development.
 
-Writes ``benchmarks/results/latest.md`` and ``latest.json`` and prints the Markdown.
+Writes ``benchmarks/results/latest.md`` and ``latest.json`` (``latest-quick.*`` with ``--quick``)
+and prints the Markdown.
 """
 
 from __future__ import annotations
@@ -309,7 +310,8 @@ def main() -> None:
         "training_runs": training,
     }
     previous = None
-    latest_json = os.path.join(args.out, "latest.json")
+    stem = "latest-quick" if quick else "latest"  # a quick run never replaces the published full table
+    latest_json = os.path.join(args.out, stem + ".json")
     if os.path.exists(latest_json):
         try:
             with open(latest_json) as handle:
@@ -322,7 +324,7 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     with open(latest_json, "w") as handle:
         json.dump(document, handle, indent=1)
-    with open(os.path.join(args.out, "latest.md"), "w") as handle:
+    with open(os.path.join(args.out, stem + ".md"), "w") as handle:
         handle.write(markdown)
     print(markdown)
 
