@@ -108,15 +108,8 @@ class ApiRun:
         those keys and ``_step``."""
         rows = self._store.iter_history(self.project, self.id)
         if keys is None:
-            yield from rows
-            return
-        wanted = list(keys)
-        for row in rows:
-            if all(key in row for key in wanted):
-                selected = {"_step": row.get("_step")}
-                for key in wanted:
-                    selected[key] = row[key]
-                yield selected
+            return rows  # no per-row generator step on the common path
+        return _select(rows, list(keys))
 
     def history(self, keys: Sequence[str] | None = None, samples: int | None = None, pandas: bool = True) -> Any:
         """History rows, evenly sampled down to ``samples`` when given; a pandas DataFrame when
@@ -174,6 +167,15 @@ def _removed_paths(before: Mapping[str, Any], after: Mapping[str, Any], prefix: 
         elif isinstance(value, dict) and isinstance(after[key], dict):
             removed.extend(_removed_paths(value, after[key], prefix + (key,)))
     return removed
+
+
+def _select(rows: Iterator[dict[str, Any]], wanted: list[str]) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        if all(key in row for key in wanted):
+            selected = {"_step": row.get("_step")}
+            for key in wanted:
+                selected[key] = row[key]
+            yield selected
 
 
 def _deep_copy(value: Any) -> Any:

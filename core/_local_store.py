@@ -100,7 +100,7 @@ def read_history(path: str) -> tuple[list[dict[str, Any]], list[int], bool]:
     complete = data.endswith(b"\n")
     body = data if complete else data[: data.rfind(b"\n") + 1]
     try:  # fast path: one C-level parse of the whole file
-        rows = json.loads(b"[" + body.rstrip(b"\n").replace(b"\n", b",") + b"]") if body else []
+        rows = json.loads(b"[" + body[:-1].replace(b"\n", b",") + b"]") if body else []  # body ends in one \n
         skipped = [] if complete else [body.count(b"\n") + 1]
         return _resolved(rows, data), skipped, not complete
     except ValueError:
