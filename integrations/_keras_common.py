@@ -10,29 +10,18 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 import trackkit
 
+from ._compat import override
 from .flags import capture_flags as _capture_flags
 
 __all__ = ["KerasTracking", "override"]
 
-_F = TypeVar("_F", bound=Callable[..., Any])
 _T = TypeVar("_T", bound="KerasTracking")
-
-try:  # Python 3.12+
-    from typing import override
-except ImportError:  # pragma: no cover - depends on the Python version
-    try:
-        from typing_extensions import override
-    except ImportError:
-
-        def override(method: _F, /) -> _F:
-            return method
-
 
 _INIT_KEYS = ("project", "name", "config", "id", "tags", "notes", "group", "job_type", "dir", "mode", "resume")
 _COMPILE_KEYS = ("loss", "loss_weights", "metrics", "weighted_metrics", "run_eagerly", "steps_per_execution",

@@ -21,12 +21,12 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from lightning_utilities.core.rank_zero import rank_zero_only
-from typing_extensions import override
 
 import trackkit
 from trackkit import Run, RunInUseError, UsageError
 from trackkit.integrations.flags import capture_flags as _capture_flags
 
+from ._compat import override
 from ._lightning_capture import checkpoint_summary, hparams_dict, model_config, optimizer_configs, trainer_config
 
 if TYPE_CHECKING:

@@ -21,9 +21,9 @@ import os
 import sys
 import warnings
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any
 
 try:
     from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
@@ -36,21 +36,10 @@ except ModuleNotFoundError as error:
 
 import trackkit
 
+from ._compat import override
 from .flags import capture_flags
 
 __all__ = ["TrackCallback", "register"]
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-try:  # Python 3.12+
-    from typing import override
-except ImportError:  # pragma: no cover - depends on the Python version
-    try:
-        from typing_extensions import override
-    except ImportError:
-
-        def override(method: _F, /) -> _F:
-            return method
 
 
 DEFAULT_PROJECT = "huggingface"
