@@ -228,7 +228,6 @@ def test_uncaught_exception_marks_the_run_failed_and_python_prints_the_traceback
 @pytest.mark.parametrize(("code", "state"), [(0, "finished"), (None, "finished"), (3, "failed"), ("bad", "failed")])
 def test_sys_exit_inside_the_with_block_sets_the_state_by_exit_code(code: object, state: str) -> None:
     """sys.exit(0) inside `with trackkit.init()` is a success; a non-zero exit marks the run failed."""
-    with pytest.raises(SystemExit):
-        with trackkit.init(project="p") as run:
-            raise SystemExit(code)
+    with pytest.raises(SystemExit), trackkit.init(project="p") as run:
+        raise SystemExit(code)
     assert trackkit.Api().run(f"p/{run.id}").state == state
