@@ -121,8 +121,9 @@ def init(
         raise UsageError(f"tags must be a list of strings; got {tags!r}.")
     run_id = check_name("run id", id or os.environ.get("TRACKKIT_RUN_ID") or generate_id())
     project_name = check_name("project", settings.project)
-    initial_config = config_to_dict(config)  # a bad config object fails here, before anything is written
-    expand_dotted(initial_config)  # so do keys that name no path ("", ".", "--"): a UsageError
+    # A bad config object or a key that names no path ("", ".") fails here, before anything is written;
+    # the converted tree is kept, so the values are made JSON-safe once, not again when loaded.
+    initial_config = expand_dotted(config_to_dict(config))
 
     if settings.mode == "disabled":
         sink: Any = NullSink()
