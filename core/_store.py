@@ -8,9 +8,25 @@ implementation. ``Run`` only ever talks to a ``RunSink``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol, TypedDict, runtime_checkable
+from typing import IO, Any, Literal, Protocol, TypedDict, Union, runtime_checkable
 
-__all__ = ["CHECKPOINT_KEY", "REPLACES_KEY", "ResumeState", "RunRecord", "RunSink", "Store", "resolve_checkpoints"]
+__all__ = [
+    "CHECKPOINT_KEY",
+    "REPLACES_KEY",
+    "FileInfo",
+    "FileSource",
+    "KeyInfo",
+    "ProjectInfo",
+    "QueryStore",
+    "ResumeState",
+    "RunDocument",
+    "RunPage",
+    "RunRecord",
+    "RunSink",
+    "SampledSeries",
+    "Store",
+    "resolve_checkpoints",
+]
 
 #: A history row written early because it sat pending for a flush interval carries this id...
 CHECKPOINT_KEY = "_partial"
@@ -113,3 +129,169 @@ class Store(Protocol):
 
     def delete_run(self, project: str, run_id: str) -> None:
         """Remove a run and its history."""
+
+
+# -- Store v2: the query side ------------------------------------------------------------------
+# What every reader (Api, CLI, doctor, the tracking server, the web UI) asks of a store. Each store
+# (local, memory, PostgreSQL, HTTP) answers it without reading whole histories: the records below
+# are the shapes on the wire too (the server's JSON API returns them as they are, with non-finite
+# floats as the strings "NaN", "Infinity", "-Infinity").
+
+#: What ``put_file`` takes: a path on disk, the bytes themselves, or a binary file object.
+FileSource = Union[str, bytes, IO[bytes]]
+
+
+class RunDocument(TypedDict, total=False):
+    """One run as ``query_runs`` returns it, and as filters and ``order`` address it
+    (``config.optim.lr``, ``summary.val_loss``, ``state``, ``tags`` ...)."""
+
+    id: str
+    name: str
+    project: str
+    entity: str
+    state: str  # running | finished | failed | crashed (liveness already judged)
+    tags: list[str]
+    notes: str | None
+    group: str | None
+    job_type: str | None
+    created_at: float | None  # epoch seconds
+    updated_at: float | None  # last activity (last row, heartbeat or finish), epoch seconds
+    runtime: float | None  # seconds
+    exit_code: int | None
+    exit_reason: str | None
+    config: dict[str, Any]  # the values tree (only the ``fields`` asked for, when given)
+    summary: dict[str, Any]  # summary values (only the ``fields`` asked for, when given)
+
+
+class RunPage(TypedDict):
+    """A page of ``query_runs``: the runs in order, and how many matched in all."""
+
+    runs: list[RunDocument]
+    total: int
+
+
+class ProjectInfo(TypedDict):
+    """A project as the projects list shows it."""
+
+    name: str
+    run_count: int
+    running: int  # runs whose state is "running" (live)
+    last_activity: float | None  # epoch seconds of the newest run activity
+
+
+class KeyInfo(TypedDict):
+    """One key of a run's history, kept up to date at write time (never a scan)."""
+
+    count: int  # rows that hold the key
+    first_step: int | None
+    last_step: int | None
+    type: Literal["number", "string", "other"]  # "number" once any numeric value was logged
+
+
+class SampledSeries(TypedDict):
+    """One key's series cut into at most ``samples`` equal-width buckets along ``x``.
+
+    Columns of equal length, one entry per non-empty bucket, in ``x`` order: ``x`` is the x value
+    of the bucket's first point; ``first``/``last``/``min``/``max`` leave NaN out (``None`` when the
+    bucket holds only NaN); ``nan`` counts the NaN points. A bucket with one point is exact.
+    ``total`` is the key's point count in ``[start, stop]`` (so a chart can say "1,000 of 1,000,000
+    points"); ``start``/``stop`` are the range that was cut (the run's first and last ``x`` unless
+    given), so series sampled with one range for several runs have aligned buckets.
+    """
+
+    key: str
+    x_key: str
+    start: float | None
+    stop: float | None
+    total: int
+    x: list[float]
+    first: list[float | None]
+    last: list[float | None]
+    min: list[float | None]
+    max: list[float | None]
+    count: list[int]
+    nan: list[int]
+
+
+class FileInfo(TypedDict):
+    """A file a run owns (a checkpoint, the git diff, ``output.log`` ...)."""
+
+    name: str  # relative, "/"-separated, never absolute and never containing ".."
+    size: int
+    updated_at: float  # epoch seconds
+
+
+@runtime_checkable
+class QueryStore(Protocol):
+    """The read side every consumer stands on. ``Store`` implementations provide it too."""
+
+    def project_infos(self) -> list[ProjectInfo]:
+        """Every project with its run count, running runs and last activity, by name."""
+
+    def query_runs(
+        self,
+        project: str | None,
+        filters: dict[str, Any] | None = None,
+        order: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        fields: Sequence[str] | None = None,
+    ) -> RunPage:
+        """Runs matching Mongo-style ``filters`` (``trackkit._filters``), sorted by ``order``
+        (``"-summary.acc"``; several keys allowed; ties by ``created_at`` then id; missing and NaN
+        last in both directions), paged by ``limit``/``offset``. ``fields`` (``["config.lr",
+        "summary.loss"]``) projects config and summary to those keys; run fields always come.
+        ``project=None`` means every project."""
+
+    def history_keys(self, project: str, run_id: str) -> dict[str, KeyInfo]:
+        """Every key ever logged in the run's history (``_step`` and friends left out)."""
+
+    def scan_history(
+        self,
+        project: str,
+        run_id: str,
+        keys: Sequence[str] | None = None,
+        min_step: int | None = None,
+        max_step: int | None = None,
+        include_superseded: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """Every row in written order, unsampled. With ``keys``, rows holding any of them, cut to
+        those keys plus ``_step``, ``_timestamp`` and ``_runtime``. Steps in ``[min_step, max_step]``."""
+
+    def sample_history(
+        self,
+        project: str,
+        run_id: str,
+        keys: Sequence[str],
+        x: str = "_step",
+        samples: int = 1000,
+        start: float | None = None,
+        stop: float | None = None,
+        include_superseded: bool = False,
+    ) -> dict[str, SampledSeries]:
+        """Min/max buckets of each numeric key along ``x`` (``_step``, ``_timestamp``, ``_runtime``
+        or a logged metric: a row without it takes the last seen value; rows before the first are
+        skipped). Keys never logged are left out of the result. Non-numeric values are skipped."""
+
+    def scan_system(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
+        """The run's system-metrics rows (each with ``_timestamp``), in written order."""
+
+    def sample_system(
+        self,
+        project: str,
+        run_id: str,
+        keys: Sequence[str] | None = None,
+        samples: int = 1000,
+        start: float | None = None,
+        stop: float | None = None,
+    ) -> dict[str, SampledSeries]:
+        """System metrics bucketed along ``_timestamp`` (every key when ``keys`` is None)."""
+
+    def list_files(self, project: str, run_id: str) -> list[FileInfo]:
+        """The run's files, by name."""
+
+    def open_file(self, project: str, run_id: str, name: str) -> IO[bytes]:
+        """A run file for reading (binary); ``RunNotFoundError`` names what is missing."""
+
+    def put_file(self, project: str, run_id: str, name: str, source: FileSource) -> FileInfo:
+        """Store (or replace) a run file, streamed from ``source``."""
