@@ -1,0 +1,80 @@
+"""Schema migrations: once each, under a lock, and never onto a newer database."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+
+from trackkit.server.migrate import LATEST_VERSION, SchemaVersionError, migrate, migrations, schema_status
+
+
+def test_migrations_are_numbered_from_one_without_gaps():
+    """The shipped SQL files read top to bottom as versions 1, 2, ..."""
+    versions = [version for version, _, _ in migrations()]
+    assert versions == list(range(1, LATEST_VERSION + 1))
+    assert LATEST_VERSION >= 1
+
+
+def test_migrate_a_fresh_database_then_again(make_database):
+    """A fresh database gets every migration; running migrate again changes nothing."""
+    conninfo = make_database()
+    assert migrate(conninfo) == LATEST_VERSION
+    assert migrate(conninfo) == LATEST_VERSION
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute("SELECT version, name FROM trackkit_schema ORDER BY version").fetchall()
+        assert [version for version, _ in rows] == list(range(1, LATEST_VERSION + 1))
+        assert rows[0][1] == "001_initial.sql"
+        assert schema_status(conn) == (LATEST_VERSION, LATEST_VERSION)
+        assert conn.execute("SELECT to_regclass('runs') IS NOT NULL").fetchone()[0]
+
+
+def test_concurrent_migrations_apply_each_file_once(make_database):
+    """Replicas starting together: every migrate() succeeds and each version is recorded once."""
+    conninfo = make_database()
+    results: list[object] = []
+    barrier = threading.Barrier(4)
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            results.append(migrate(conninfo))
+        except Exception as error:  # a race would show up here as a duplicate-object error
+            results.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert results == [LATEST_VERSION] * 4
+    with psycopg.connect(conninfo) as conn:
+        assert conn.execute("SELECT count(*) FROM trackkit_schema").fetchone()[0] == LATEST_VERSION
+
+
+def test_a_database_from_a_newer_trackkit_is_refused(make_database):
+    """A schema version above the latest known one is refused, with a message that says what to do."""
+    conninfo = make_database()
+    migrate(conninfo)
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("INSERT INTO trackkit_schema (version, name) VALUES (%s, 'from_the_future.sql')", (LATEST_VERSION + 1,))
+    with pytest.raises(SchemaVersionError, match=r"newer trackkit.*Upgrade trackkit"):
+        migrate(conninfo)
+    with psycopg.connect(conninfo) as conn, pytest.raises(SchemaVersionError):
+        schema_status(conn)
+
+
+def test_a_failing_migration_leaves_nothing_behind(make_database, monkeypatch):
+    """A migration that fails part-way rolls back entirely: no tables, no version row."""
+    import trackkit.server.migrate as module
+
+    good = module.migrations()
+    broken = [(1, "001_initial.sql", good[0][2] + "\nSELECT no_such_function();")]
+    monkeypatch.setattr(module, "migrations", lambda: broken)
+    conninfo = make_database()
+    with pytest.raises(psycopg.errors.UndefinedFunction):
+        migrate(conninfo)
+    with psycopg.connect(conninfo) as conn:
+        assert conn.execute("SELECT to_regclass('runs')").fetchone()[0] is None
+        assert conn.execute("SELECT to_regclass('trackkit_schema')").fetchone()[0] is None
