@@ -57,6 +57,9 @@ class Run:
         self._settings = settings
         self._meta = meta
         self._pid = os.getpid()
+        #: Random per process (``init``): with a sequence number it names this writer's rows, so processes
+        #: that write one run in turn (a resume after ``kill -9``) never reuse each other's row ids.
+        self.writer_id = str(meta.get("writer_id") or os.urandom(8).hex())
         self._start_time = time.time()
         self._pending: dict[str, Any] | None = None
         self._pending_step = 0
@@ -378,7 +381,7 @@ class Run:
         checkpoint = pending.get(CHECKPOINT_KEY)
         if checkpoint is None:
             self._checkpoints += 1
-            checkpoint = pending[CHECKPOINT_KEY] = self._checkpoints
+            checkpoint = pending[CHECKPOINT_KEY] = f"{self.writer_id}-{self._checkpoints}"
         snapshot = dict(pending)
         now = time.time()
         snapshot.update(_step=self._pending_step, _timestamp=now, _runtime=now - self._start_time)

@@ -155,6 +155,7 @@ def init(
         "mode": settings.mode,
         "host": hostname(),
         "pid": os.getpid(),
+        "writer_id": os.urandom(8).hex(),
         "python": sys.version.split()[0],
         "argv": list(sys.argv),
         "cwd": os.getcwd(),

@@ -28,7 +28,9 @@ __all__ = [
     "resolve_checkpoints",
 ]
 
-#: A history row written early because it sat pending for a flush interval carries this id...
+#: A history row written early because it sat pending for a flush interval carries this id
+#: (``"<writer id>-<n>"``: the writing process's random id and its own counter, so ids of the
+#: processes that write one run in turn never collide; old stores hold plain integers)...
 CHECKPOINT_KEY = "_partial"
 #: ...and the complete row written later says which checkpoint it supersedes.
 REPLACES_KEY = "_replaces"
