@@ -1,0 +1,62 @@
+// The JSON API client: non-finite floats arrive as the strings "NaN", "Infinity", "-Infinity" and are
+// turned back into numbers here; errors become ApiError with the server's code and message.
+
+const BASE = "/api/v1";
+const NON_FINITE = { NaN: NaN, Infinity: Infinity, "-Infinity": -Infinity };
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** JSON.parse that decodes the non-finite float strings. */
+export function decode(text) {
+  return JSON.parse(text, (key, value) => (typeof value === "string" && value in NON_FINITE ? NON_FINITE[value] : value));
+}
+
+async function request(method, path, body) {
+  const init = { method, headers: { accept: "application/json" } };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["content-type"] = "application/json";
+  }
+  const response = await fetch(BASE + path, init);
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? decode(text) : null;
+  } catch (error) {
+    throw new ApiError(response.status, "bad_response", `the server sent something that is not JSON (${response.status})`);
+  }
+  if (!response.ok) {
+    const err = (data && data.error) || {};
+    throw new ApiError(response.status, err.code || "http_error", err.message || response.statusText);
+  }
+  return data;
+}
+
+const enc = encodeURIComponent;
+const runPath = (project, run) => `/projects/${enc(project)}/runs/${enc(run)}`;
+
+function query(params) {
+  const search = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") search.set(k, v);
+  const text = search.toString();
+  return text ? "?" + text : "";
+}
+
+export const api = {
+  projects: () => request("GET", "/projects"),
+  runs: (project, { q, order, limit, offset, fields } = {}) =>
+    request("GET", `/projects/${enc(project)}/runs` + query({ q, order, limit, offset, fields })),
+  run: (project, run) => request("GET", runPath(project, run)),
+  editRun: (project, run, changes) => request("PATCH", runPath(project, run), changes),
+  keys: (project, run) => request("GET", runPath(project, run) + "/keys"),
+  sampleMany: (runs, keys, { x, samples, start, stop } = {}) => request("POST", "/sample", { runs, keys, x, samples, start, stop }),
+  systemSample: (project, run, samples) => request("GET", runPath(project, run) + "/system/sample" + query({ samples })),
+  files: (project, run) => request("GET", runPath(project, run) + "/files"),
+  fileUrl: (project, run, name) => BASE + runPath(project, run) + "/files/" + name.split("/").map(enc).join("/"),
+};

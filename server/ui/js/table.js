@@ -1,0 +1,87 @@
+// Data shaping for the runs table: flatten config/summary trees, pick the default columns (the keys
+// whose values differ between runs), format cells. Pure functions, no DOM.
+
+/** {a: {b: 1}} -> {"a.b": 1}; arrays and empty objects stay values. */
+export function flatten(tree, prefix = "", out = {}) {
+  if (tree === null || typeof tree !== "object" || Array.isArray(tree)) return out;
+  for (const [key, value] of Object.entries(tree)) {
+    const name = prefix ? prefix + "." + key : key;
+    if (value !== null && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length) {
+      flatten(value, name, out);
+    } else {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
+const MISSING = "\u0000missing";
+
+/** Keys of `section` ("config" or "summary") whose values are not the same in every run, sorted. */
+export function differingKeys(runs, section) {
+  const flats = runs.map((r) => flatten(r[section] || {}));
+  const keys = new Set();
+  for (const f of flats) for (const k of Object.keys(f)) if (!k.startsWith("_")) keys.add(k);
+  const out = [];
+  for (const key of keys) {
+    const seen = new Set(flats.map((f) => (key in f ? JSON.stringify(f[key]) : MISSING)));
+    if (seen.size > 1 || runs.length === 1) out.push(key);
+  }
+  return out.sort();
+}
+
+/** The default columns: differing config keys, then differing summary keys (at most `max` each). */
+export function defaultColumns(runs, max = 8) {
+  return [
+    ...differingKeys(runs, "config").slice(0, max).map((k) => "config." + k),
+    ...differingKeys(runs, "summary").slice(0, max).map((k) => "summary." + k),
+  ];
+}
+
+/** The value of a dotted column ("config.optim.lr", "summary.loss") in a run document. */
+export function cellValue(run, column) {
+  const dot = column.indexOf(".");
+  if (dot < 0) return run[column];
+  const section = column.slice(0, dot);
+  const flat = flatten(run[section] || {});
+  const key = column.slice(dot + 1);
+  return key in flat ? flat[key] : undefined;
+}
+
+/** A value as short text: 6 significant digits for floats, JSON for lists and objects, "-" for missing. */
+export function formatValue(value) {
+  if (value === undefined || value === null) return "-";
+  if (typeof value === "number") {
+    if (Number.isNaN(value)) return "NaN";
+    if (!Number.isFinite(value)) return value > 0 ? "Infinity" : "-Infinity";
+    if (Number.isInteger(value)) return String(value);
+    return String(Number(value.toPrecision(6)));
+  }
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+/** Seconds as "1h 02m", "3m 05s", "12.3s". */
+export function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "-";
+  if (seconds < 60) return seconds.toFixed(1) + "s";
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const pad = (n) => String(n).padStart(2, "0");
+  return h ? `${h}h ${pad(m)}m` : `${m}m ${pad(s % 60)}s`;
+}
+
+/** Epoch seconds as local "YYYY-MM-DD HH:MM". */
+export function formatTime(epoch) {
+  if (epoch === null || epoch === undefined || !Number.isFinite(epoch)) return "-";
+  const d = new Date(epoch * 1000);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** A filter clause for clicking a cell: `config.lr=0.01` (strings quoted as JSON when needed). */
+export function clauseFor(column, value) {
+  const text = typeof value === "string" && /^[\w.\-/]+$/.test(value) ? value : JSON.stringify(value);
+  return `${column}=${text}`;
+}

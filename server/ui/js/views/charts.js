@@ -1,0 +1,210 @@
+// The chart panel: one uPlot chart per metric for a set of runs, with x-axis choice, log scale,
+// EMA smoothing (raw curve faint behind), the min/max band of each run, an "N of M points" label and
+// hover values. Data shaping is in series.js; this module fetches, draws and touches the DOM.
+
+import { api } from "../api.js";
+import { h, notice, replace } from "../dom.js";
+import { chartColumns, metricMatches, numericKeys, pointsLabel } from "../series.js";
+import { formatValue } from "../table.js";
+
+export const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f", "#bab0ac"];
+const MAX_CHARTS = 24;
+const X_AXES = ["_step", "_runtime", "_timestamp"];
+
+/** For tests and debugging: what each chart was given (window.__trackkit.charts[metric]). */
+const debug = (window.__trackkit = window.__trackkit || { charts: {} });
+
+function alpha(hex, a) {
+  const n = parseInt(hex.slice(1), 16);
+  return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${a})`;
+}
+
+function cssVar(name) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
+}
+
+export class ChartPanel {
+  /**
+   * @param {HTMLElement} container
+   * @param {{x?: string, log?: string, smooth?: string, metric?: string}} params  from the URL
+   * @param {(changes: object) => void} onParams  called when a control changes (to update the URL)
+   */
+  constructor(container, params, onParams) {
+    this.params = { ...params };
+    this.onParams = onParams;
+    this.runs = [];
+    this.keyCache = new Map();
+    this.sampleCache = new Map();
+    this.plots = [];
+    this.xSelect = h("select", { "aria-label": "x axis", onchange: () => this.set({ x: this.xSelect.value }, true) });
+    this.logBox = h("input", { type: "checkbox", checked: params.log === "1", onchange: () => this.set({ log: this.logBox.checked }) });
+    const smooth = Number(params.smooth || 0);
+    this.smoothLabel = h("span", { class: "smooth-value" }, smooth.toFixed(2));
+    this.smoothRange = h("input", {
+      type: "range", min: "0", max: "0.99", step: "0.01", value: String(smooth), "aria-label": "smoothing",
+      oninput: () => { this.smoothLabel.textContent = Number(this.smoothRange.value).toFixed(2); this.set({ smooth: this.smoothRange.value }); },
+    });
+    this.search = h("input", {
+      type: "search", placeholder: "metrics: loss, val/*", value: params.metric || "", "aria-label": "metric search",
+      onchange: () => this.set({ metric: this.search.value.trim() }, true),
+    });
+    this.status = h("span", { class: "chart-status" });
+    this.grid = h("div", { class: "chart-grid" });
+    replace(container,
+      h("div", { class: "chart-controls" },
+        h("label", {}, "x ", this.xSelect), h("label", {}, this.logBox, " log scale"),
+        h("label", {}, "smoothing ", this.smoothRange, this.smoothLabel), this.search, this.status),
+      this.grid);
+  }
+
+  set(changes, refetch = false) {
+    Object.assign(this.params, changes);
+    const out = {};
+    for (const [k, v] of Object.entries(changes)) out[k] = v === true ? "1" : v === false ? "" : v;
+    this.onParams(out);
+    return refetch ? this.load() : this.draw();
+  }
+
+  /** Chart these runs ([{project, id, name}]). */
+  async setRuns(runs) {
+    this.runs = runs;
+    return this.load();
+  }
+
+  async load() {
+    const token = (this.token = {});
+    if (!this.runs.length) {
+      this.destroy();
+      replace(this.grid, notice("Select runs in the table to chart them."));
+      return;
+    }
+    this.status.textContent = "loading…";
+    try {
+      const keyMaps = await Promise.all(this.runs.map((r) => this.keysOf(r)));
+      const metrics = numericKeys(keyMaps);
+      this.fillAxes(metrics);
+      const shown = metrics.filter((m) => metricMatches(m, this.params.metric) && m !== this.xKey());
+      this.metrics = shown.slice(0, MAX_CHARTS);
+      this.hidden = shown.length - this.metrics.length;
+      this.data = this.metrics.length ? await this.sample(this.metrics) : { runs: [] };
+      if (token !== this.token) return;
+      this.draw();
+    } catch (error) {
+      if (token !== this.token) return;
+      this.status.textContent = "";
+      replace(this.grid, notice(error.message, "error"));
+    }
+  }
+
+  async keysOf(run) {
+    const id = run.project + "/" + run.id;
+    if (!this.keyCache.has(id)) this.keyCache.set(id, api.keys(run.project, run.id).then((r) => r.keys));
+    return this.keyCache.get(id);
+  }
+
+  xKey() {
+    return this.params.x || "_step";
+  }
+
+  fillAxes(metrics) {
+    const options = [...X_AXES, ...metrics.filter((m) => !X_AXES.includes(m))];
+    replace(this.xSelect, options.map((o) => h("option", { value: o }, o)));
+    this.xSelect.value = this.xKey();
+  }
+
+  async sample(metrics) {
+    const samples = Math.max(100, Math.min(2000, Math.round(this.chartWidth())));
+    const body = [this.runs.map((r) => [r.project, r.id]), metrics, { x: this.xKey(), samples }];
+    const cacheKey = JSON.stringify(body);
+    if (!this.sampleCache.has(cacheKey)) this.sampleCache.set(cacheKey, api.sampleMany(...body));
+    return this.sampleCache.get(cacheKey);
+  }
+
+  chartWidth() {
+    const width = this.grid.clientWidth || 800;
+    return width >= 900 ? Math.floor((width - 16) / 2) : width;
+  }
+
+  destroy() {
+    for (const plot of this.plots) plot.destroy();
+    this.plots = [];
+  }
+
+  /** Draw every chart from the fetched data with the current smoothing and scale (no fetch). */
+  draw() {
+    this.destroy();
+    debug.charts = {};
+    const names = new Map(this.runs.map((r) => [r.project + "/" + r.id, r.name || r.id]));
+    const byRun = (this.data.runs || []).map((r) => ({ key: r.project + "/" + r.id, series: r.series }));
+    const colours = new Map(this.runs.map((r, i) => [r.project + "/" + r.id, PALETTE[i % PALETTE.length]]));
+    const cards = [];
+    for (const metric of this.metrics || []) {
+      const card = h("div", { class: "chart-card", "data-metric": metric });
+      cards.push(card);
+      this.drawOne(card, metric, byRun, names, colours);
+    }
+    replace(this.grid, cards.length ? cards : notice("No numeric metrics logged by the selected runs" +
+      (this.params.metric ? ` match "${this.params.metric}"` : "") + "."));
+    if (this.hidden > 0) this.grid.appendChild(notice(`${this.hidden} more metrics: narrow the search to see them.`));
+    let drawn = 0;
+    let total = 0;
+    for (const c of Object.values(debug.charts)) { drawn += c.drawn; total += c.total; }
+    this.status.textContent = `${this.runs.length} runs · ${pointsLabel(drawn, total)}`;
+  }
+
+  drawOne(card, metric, byRun, names, colours) {
+    const smoothing = Number(this.params.smooth || 0);
+    const log = this.params.log === "1" || this.params.log === true;
+    const shaped = chartColumns(byRun.map((r) => ({ id: r.key, series: r.series[metric] })), { smoothing, log });
+    debug.charts[metric] = { x: this.xKey(), smoothing, log, runs: shaped.runs, data: shaped.data, drawn: shaped.drawn, total: shaped.total };
+    const hover = h("div", { class: "chart-hover" });
+    const plotBox = h("div", { class: "chart-plot" });
+    replace(card, h("div", { class: "chart-title" }, h("span", { class: "metric" }, metric),
+      h("span", { class: "points" }, pointsLabel(shaped.drawn, shaped.total))), plotBox, hover);
+    if (!shaped.runs.length) {
+      plotBox.appendChild(notice("no points"));
+      return;
+    }
+    const fg = cssVar("--muted");
+    const gridColour = cssVar("--grid");
+    const series = [{ label: this.xKey() }];
+    const bands = [];
+    shaped.runs.forEach((id, i) => {
+      const c = colours.get(id);
+      const base = 1 + i * 4;
+      const line = { spanGaps: true, points: { show: false } };
+      series.push({ ...line, label: names.get(id), stroke: smoothing ? alpha(c, 0.3) : c, width: 1 });
+      series.push({ ...line, label: names.get(id) + " (smoothed)", stroke: c, width: 1.5, show: smoothing > 0 });
+      series.push({ ...line, label: "min", stroke: "transparent", width: 0 });
+      series.push({ ...line, label: "max", stroke: "transparent", width: 0 });
+      bands.push({ series: [base + 3, base + 2], fill: alpha(c, 0.18) });
+    });
+    const opts = {
+      width: this.chartWidth() - 2, height: 220, legend: { show: false },
+      scales: { x: { time: this.xKey() === "_timestamp" }, y: { distr: log ? 3 : 1 } },
+      axes: [{ stroke: fg, grid: { stroke: gridColour, width: 1 }, ticks: { stroke: gridColour } },
+        { stroke: fg, grid: { stroke: gridColour, width: 1 }, ticks: { stroke: gridColour }, size: 60 }],
+      series, bands, cursor: { drag: { x: true, y: false } },
+      hooks: { setCursor: [(u) => this.hover(u, hover, shaped, names, colours, smoothing)] },
+    };
+    this.plots.push(new window.uPlot(opts, shaped.data, plotBox));
+  }
+
+  hover(u, box, shaped, names, colours, smoothing) {
+    const idx = u.cursor.idx;
+    if (idx === null || idx === undefined) { box.replaceChildren(); return; }
+    const rows = [h("div", { class: "hover-x" }, `${this.xKey()} = ${formatValue(shaped.data[0][idx])}`)];
+    shaped.runs.forEach((id, i) => {
+      const base = 1 + i * 4;
+      const value = shaped.data[base + (smoothing ? 1 : 0)][idx];
+      if (value === null || value === undefined) return;
+      const lo = shaped.data[base + 2][idx];
+      const hi = shaped.data[base + 3][idx];
+      const range = lo !== hi && lo !== null ? ` [${formatValue(lo)} … ${formatValue(hi)}]` : "";
+      const swatch = h("span", { class: "swatch" });
+      swatch.style.background = colours.get(id); // CSSOM, which the CSP allows (no style attributes)
+      rows.push(h("div", { class: "hover-run" }, swatch, `${names.get(id)}: ${formatValue(value)}${range}`));
+    });
+    replace(box, rows);
+  }
+}

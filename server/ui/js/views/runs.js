@@ -1,0 +1,110 @@
+// The runs table of a project, with the chart panel of the selected runs below it.
+// URL params: q (filter text), order, offset, limit, cols, sel (run ids); chart params x, log, smooth, metric.
+
+import { api } from "../api.js";
+import { h, notice, replace } from "../dom.js";
+import { cellValue, clauseFor, defaultColumns, formatDuration, formatTime, formatValue } from "../table.js";
+import { formatHash, listParam, toggleOrder } from "../url.js";
+import { ChartPanel } from "./charts.js";
+
+const FIXED = [
+  { field: "state", label: "state", cell: (r) => r.state },
+  { field: "name", label: "name" },
+  { field: "tags", label: "tags", cell: (r) => (r.tags || []).join(", ") },
+  { field: "created_at", label: "created", cell: (r) => formatTime(r.created_at) },
+  { field: "runtime", label: "duration", cell: (r) => formatDuration(r.runtime) },
+];
+const DEFAULT_LIMIT = 50;
+const DEFAULT_SELECTED = 5;
+
+export async function runsView(root, route, nav) {
+  const project = route.path[1];
+  let params = { ...route.params };
+  const path = ["projects", project];
+  const filterBox = h("input", { type: "search", id: "filter", value: params.q || "", placeholder: "config.lr>0.01, state=finished",
+    "aria-label": "filter runs", size: "40" });
+  const colsBox = h("input", { type: "text", id: "columns", value: params.cols || "", placeholder: "columns: config.lr,summary.loss",
+    "aria-label": "columns", size: "36" });
+  const message = h("div", { class: "messages" });
+  const tableBox = h("div", { class: "table-box" });
+  const pager = h("div", { class: "pager" });
+  const chartsBox = h("section", { class: "charts", id: "charts" });
+  const update = (changes, { reloadTable = true, push = true } = {}) => {
+    params = { ...params, ...changes };
+    (push ? nav.push : nav.replace)(path, params);
+    return reloadTable ? loadTable() : null;
+  };
+  const charts = new ChartPanel(chartsBox, params, (changes) => {
+    params = { ...params, ...changes };
+    nav.replace(path, params);
+  });
+  replace(root,
+    h("nav", { class: "crumbs" }, h("a", { href: formatHash([]) }, "projects"), " / ", h("span", {}, project)),
+    h("form", { class: "toolbar", onsubmit: (e) => { e.preventDefault(); update({ q: filterBox.value.trim(), cols: colsBox.value.trim(), offset: "" }); } },
+      filterBox, colsBox, h("button", { type: "submit" }, "apply")),
+    message, tableBox, pager, h("h2", {}, "Charts"), chartsBox);
+
+  let page = null;
+  async function loadTable() {
+    const limit = Number(params.limit) || DEFAULT_LIMIT;
+    const offset = Number(params.offset) || 0;
+    try {
+      page = await api.runs(project, { q: params.q, order: params.order, limit, offset });
+    } catch (error) {
+      replace(message, notice(error.message, "error"));
+      replace(tableBox);
+      return;
+    }
+    replace(message);
+    const columns = listParam(params.cols).length ? listParam(params.cols) : defaultColumns(page.runs);
+    if (!params.cols) colsBox.placeholder = columns.join(",") || colsBox.placeholder;
+    const explicit = params.sel !== undefined && params.sel !== "";
+    const selected = new Set(explicit ? listParam(params.sel).filter((s) => s !== "-") : page.runs.slice(0, DEFAULT_SELECTED).map((r) => r.id));
+    renderTable(page.runs, columns, selected);
+    renderPager(page.total, limit, offset);
+    const byId = new Map(page.runs.map((r) => [r.id, r]));
+    await charts.setRuns([...selected].map((id) => ({ project, id, name: (byId.get(id) || {}).name || id })));
+  }
+
+  function sortHeader(field, label) {
+    const arrow = params.order === field ? " ▲" : params.order === "-" + field ? " ▼" : "";
+    return h("th", {}, h("button", { class: "sort", type: "button", "data-field": field,
+      onclick: () => update({ order: toggleOrder(params.order, field), offset: "" }) }, label + arrow));
+  }
+
+  function renderTable(runs, columns, selected) {
+    if (!runs.length) {
+      replace(tableBox, notice(params.q ? "No runs match this filter." : "No runs in this project."));
+      return;
+    }
+    const toggle = (id, on) => {
+      const next = new Set(selected);
+      if (on) next.add(id); else next.delete(id);
+      update({ sel: [...next].join(",") || "-" }, { reloadTable: true });
+    };
+    const head = h("tr", {}, h("th", {}, ""), FIXED.map((c) => sortHeader(c.field, c.label)), columns.map((c) => sortHeader(c, c)));
+    const body = runs.map((run) => h("tr", { "data-run": run.id, class: selected.has(run.id) ? "selected" : "" },
+      h("td", {}, h("input", { type: "checkbox", checked: selected.has(run.id), "aria-label": "select " + run.name,
+        onchange: (e) => toggle(run.id, e.target.checked) })),
+      h("td", {}, h("span", { class: "state " + run.state }, run.state)),
+      h("td", { class: "name" }, h("a", { href: formatHash(["projects", project, "runs", run.id]) }, run.name || run.id)),
+      FIXED.slice(2).map((c) => h("td", {}, c.cell(run))),
+      columns.map((c) => {
+        const value = cellValue(run, c);
+        return h("td", { class: "value" + (typeof value === "number" ? " num" : ""), "data-column": c, title: "click to filter by this value",
+          onclick: () => value !== undefined && (filterBox.value = [filterBox.value.trim(), clauseFor(c, value)].filter(Boolean).join(", ")) },
+        formatValue(value));
+      })));
+    replace(tableBox, h("table", { class: "grid", id: "runs-table" }, h("thead", {}, head), h("tbody", {}, body)));
+  }
+
+  function renderPager(total, limit, offset) {
+    const last = Math.min(offset + limit, total);
+    replace(pager,
+      h("button", { type: "button", disabled: offset <= 0, onclick: () => update({ offset: String(Math.max(0, offset - limit)) }) }, "‹ prev"),
+      h("span", { class: "count" }, total ? `${offset + 1}–${last} of ${total} runs` : "0 runs"),
+      h("button", { type: "button", disabled: last >= total, onclick: () => update({ offset: String(offset + limit) }) }, "next ›"));
+  }
+
+  await loadTable();
+}
