@@ -24,11 +24,12 @@ ConfigChange = dict[str, Any]
 
 
 def _split(key: Any) -> Path:
+    """A key as given (``-1``, ``"--lr"`` and ``"-"`` included): only dots have a meaning."""
     if not isinstance(key, str):
         key = str(key)
-    parts = tuple(part for part in key.strip("-").split(".") if part)
+    parts = tuple(part for part in key.split(".") if part)
     if not parts:
-        raise KeyError(f"config key {key!r} is empty.")
+        raise KeyError(f"config key {key!r} is empty." if not key else f"config key {key!r} names no key (only dots).")
     return parts
 
 
@@ -39,7 +40,8 @@ def expand_dotted(data: Mapping[str, Any]) -> dict[str, Any]:
         try:
             path = _split(key)
         except KeyError:
-            raise UsageError(f"config keys must not be empty; got {key!r}.") from None
+            what = "must not be empty" if not str(key) else "need a name between the dots"
+            raise UsageError(f"config keys {what}; got {key!r}.") from None
         value = to_jsonable(value)
         if isinstance(value, dict):
             value = expand_dotted(value)

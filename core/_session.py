@@ -121,9 +121,10 @@ def init(
         raise UsageError(f"tags must be a list of strings; got {tags!r}.")
     run_id = check_name("run id", id or os.environ.get("TRACKKIT_RUN_ID") or generate_id())
     project_name = check_name("project", settings.project)
-    # A bad config object or a key that names no path ("", ".") fails here, before anything is written;
-    # the converted tree is kept, so the values are made JSON-safe once, not again when loaded.
-    initial_config = expand_dotted(config_to_dict(config))
+    # Every config source is read and checked here, before anything is written: a bad config object,
+    # a key that names no path (".") or a malformed or missing YAML file leaves no run behind. The
+    # converted trees are kept, so the values are made JSON-safe once, not again when loaded.
+    config_layers = _read_config_layers(config)
 
     if settings.mode == "disabled":
         sink: Any = NullSink()
@@ -166,19 +167,19 @@ def init(
     }
     try:
         sink.write_meta(meta)
-    except Exception:
+        run = Run(
+            sink=sink,
+            meta=meta,
+            settings=settings,
+            run_dir=run_dir,
+            resume_state=resume_state,
+            strict_config=strict_config,
+            store=store if settings.mode != "disabled" else None,
+        )
+    except BaseException:
         sink.close()
         raise
-    run = Run(
-        sink=sink,
-        meta=meta,
-        settings=settings,
-        run_dir=run_dir,
-        resume_state=resume_state,
-        strict_config=strict_config,
-        store=store if settings.mode != "disabled" else None,
-    )
-    _load_initial_config(run, initial_config, resumed=resume_state is not None)
+    _load_initial_config(run, config_layers, resumed=resume_state is not None)
     with _lock:
         _active.append(run)
         if reinit != "create_new" or _current is None:
@@ -190,27 +191,38 @@ def init(
     return run
 
 
-def _load_initial_config(run: Run, initial: dict[str, Any], *, resumed: bool) -> None:
-    """Layer the config, low to high: defaults files < init(config=) < command-line files.
-
-    The layers of a new run are not "changes"; on a resumed run they are recorded as changes.
-    """
-    config = run.config
-    layers: list[tuple[str, dict[str, Any]]] = []
+def _read_config_layers(config: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Every config source, low to high: defaults files < ``init(config=)`` < command-line files;
+    each read and converted now, so that a bad one raises before the run exists."""
     from ._sources import load_yaml_config
 
+    layers: list[tuple[str, dict[str, Any]]] = []
     for path in defaults_paths():
-        layers.append((f"defaults:{path}", load_yaml_config(path)))
+        layers.append((f"defaults:{path}", expand_dotted(load_yaml_config(path))))
+    initial = expand_dotted(config_to_dict(config))
     if initial:
         layers.append(("init", initial))
     for path in command_line_config_paths():
-        layers.append((f"file:{os.path.abspath(path)}", load_yaml_config(path)))
+        layers.append((f"file:{os.path.abspath(path)}", expand_dotted(load_yaml_config(path))))
+    return layers
+
+
+def _load_initial_config(run: Run, layers: list[tuple[str, dict[str, Any]]], *, resumed: bool) -> None:
+    """Apply the config layers read by ``_read_config_layers``.
+
+    A new run starts from them and records no "changes". A resumed run starts from its saved
+    config: defaults files only fill keys it lacks, while ``init(config=)`` and command-line files
+    apply on top, and what they really change is recorded (no change is recorded for a value that
+    is the same).
+    """
+    config = run.config
     on_change = config._on_change
     object.__setattr__(config, "_on_change", None)
     try:
         for source, data in layers:
             before = len(config._changes)
-            config._apply((), data, source=source, allow_val_change=True)
+            defaults = source.startswith("defaults:")
+            config._apply((), data, source=source, allow_val_change=True, only_missing=resumed and defaults)
             if not resumed:
                 del config._changes[before:]
     finally:

@@ -51,3 +51,34 @@ def test_a_killed_resumed_process_keeps_its_early_rows(run_python):
 def _no_leftover_run():
     yield
     assert trackkit.run is None
+
+
+def test_resume_keeps_the_saved_config_over_config_defaults(run_python, work):
+    """config-defaults.yaml only fills keys a resumed run lacks; init(config=) on resume is an update,
+    and passing the same values again records no change."""
+    (work / "config-defaults.yaml").write_text("batch: 32\nlr: 0.1\n")
+    run_python(
+        """
+        import trackkit
+        run = trackkit.init(project="p", id="job", config={"batch": 64})
+        run.config.lr = 0.05
+        run.finish()
+        """
+    )
+    resumed = """
+        import json, sys, trackkit
+        config = json.loads(sys.argv[1]) if len(sys.argv) > 1 else None
+        run = trackkit.init(project="p", id="job", resume="allow", config=config)
+        print(json.dumps(run.config.as_dict()))
+        run.finish()
+        """
+    assert run_python(resumed).stdout.strip() == '{"batch": 64, "lr": 0.05}'
+    assert run_python(resumed, '{"batch": 64}').stdout.strip() == '{"batch": 64, "lr": 0.05}'
+    (work / "config-defaults.yaml").write_text("batch: 32\nlr: 0.1\ndropout: 0.5\n")
+    assert run_python(resumed, '{"lr": 0.01}').stdout.strip() == '{"batch": 64, "lr": 0.01, "dropout": 0.5}'
+    run = trackkit.Api().run("p/job")
+    assert [(c["key"], c["old"], c["new"], c["source"]) for c in run.config_changes] == [
+        ("lr", 0.1, 0.05, "set"),
+        ("lr", 0.05, 0.01, "init"),
+    ]
+    assert run.config == {"batch": 64, "lr": 0.01, "dropout": 0.5}
