@@ -23,10 +23,21 @@ import os
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import IO, Any
 
 from ._errors import RunInUseError, RunNotFoundError, StorageWarning, UsageError
-from ._store import ResumeState, RunRecord, resolve_checkpoints
+from ._store import (
+    FileInfo,
+    FileSource,
+    KeyInfo,
+    ProjectInfo,
+    ResumeState,
+    RunDocument,
+    RunPage,
+    RunRecord,
+    SampledSeries,
+    resolve_checkpoints,
+)
 
 try:  # POSIX; elsewhere liveness falls back to pid and heartbeat checks
     import fcntl
@@ -188,6 +199,19 @@ class LocalRunSink:
         handle, self._lock_handle = self._lock_handle, None
         if handle is not None:
             handle.close()  # releases the flock
+
+    # -- Store v2 write side (helper H3a; logic in _local_query / _run_files) ---------------------
+    def append_system(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append system-metrics rows (each with ``_timestamp``) to ``system.jsonl``."""
+        from ._local_query import SYSTEM, append_lines
+
+        append_lines(os.path.join(self.run_dir, SYSTEM), rows)
+
+    def put_file(self, name: str, source: FileSource) -> FileInfo:
+        """Store (or replace) a file of the run under ``files/``."""
+        from ._run_files import put_dir_file
+
+        return put_dir_file(os.path.join(self.run_dir, "files"), name, source)
 
 
 class LocalStore:
@@ -370,3 +394,113 @@ class LocalStore:
         if not os.path.isdir(run_dir):
             raise RunNotFoundError(f"no run {project}/{run_id} in {self.location}.")
         shutil.rmtree(run_dir)
+
+    # -- Store v2: the query side (helper H3a; see trackkit._store.QueryStore, logic in _query,
+    # _local_query, _sampling, _run_files) ---------------------------------------------------------
+    def _existing_run_dir(self, project: str, run_id: str) -> str:
+        run_dir = self.run_dir(project, run_id)
+        if not os.path.exists(os.path.join(run_dir, "run.json")):
+            raise RunNotFoundError(f"no run {project}/{run_id} in {self.location}.")
+        return run_dir
+
+    def _documents(self, project: str | None) -> list[RunDocument]:
+        cache = self.__dict__.get("_document_cache")
+        if cache is None:
+            from ._local_query import DocumentCache
+
+            cache = self.__dict__.setdefault("_document_cache", DocumentCache(self))
+        documents: list[RunDocument] = cache.documents(project)
+        return documents
+
+    def project_infos(self) -> list[ProjectInfo]:
+        from ._query import project_infos_of
+
+        return project_infos_of(self._documents(None))
+
+    def query_runs(
+        self,
+        project: str | None,
+        filters: dict[str, Any] | None = None,
+        order: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        fields: Sequence[str] | None = None,
+    ) -> RunPage:
+        from ._local_query import copy_document
+        from ._query import query_documents
+
+        page = query_documents(self._documents(project), filters, order, limit, offset, fields)
+        page["runs"] = [copy_document(document) for document in page["runs"]]
+        return page
+
+    def history_keys(self, project: str, run_id: str) -> dict[str, KeyInfo]:
+        from ._query import history_key_infos
+
+        self._existing_run_dir(project, run_id)
+        return history_key_infos(self.iter_history(project, run_id))
+
+    def scan_history(
+        self,
+        project: str,
+        run_id: str,
+        keys: Sequence[str] | None = None,
+        min_step: int | None = None,
+        max_step: int | None = None,
+        include_superseded: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        from ._query import scan_rows
+
+        self._existing_run_dir(project, run_id)
+        return scan_rows(self.iter_history(project, run_id), keys, min_step, max_step)
+
+    def sample_history(
+        self,
+        project: str,
+        run_id: str,
+        keys: Sequence[str],
+        x: str = "_step",
+        samples: int = 1000,
+        start: float | None = None,
+        stop: float | None = None,
+        include_superseded: bool = False,
+    ) -> dict[str, SampledSeries]:
+        from ._sampling import sample_rows
+
+        self._existing_run_dir(project, run_id)
+        return sample_rows(self.iter_history(project, run_id), keys, x, samples, start, stop)
+
+    def scan_system(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
+        from ._local_query import SYSTEM, read_system
+
+        return read_system(os.path.join(self._existing_run_dir(project, run_id), SYSTEM))
+
+    def sample_system(
+        self,
+        project: str,
+        run_id: str,
+        keys: Sequence[str] | None = None,
+        samples: int = 1000,
+        start: float | None = None,
+        stop: float | None = None,
+    ) -> dict[str, SampledSeries]:
+        from ._sampling import sample_rows
+
+        rows = list(self.scan_system(project, run_id))
+        if keys is None:
+            keys = sorted({key for row in rows for key in row if key != "_timestamp"})
+        return sample_rows(rows, keys, "_timestamp", samples, start, stop)
+
+    def list_files(self, project: str, run_id: str) -> list[FileInfo]:
+        from ._run_files import list_dir_files
+
+        return list_dir_files(os.path.join(self._existing_run_dir(project, run_id), "files"))
+
+    def open_file(self, project: str, run_id: str, name: str) -> IO[bytes]:
+        from ._run_files import open_dir_file
+
+        return open_dir_file(os.path.join(self._existing_run_dir(project, run_id), "files"), name, f"{project}/{run_id}")
+
+    def put_file(self, project: str, run_id: str, name: str, source: FileSource) -> FileInfo:
+        from ._run_files import put_dir_file
+
+        return put_dir_file(os.path.join(self._existing_run_dir(project, run_id), "files"), name, source)

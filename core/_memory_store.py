@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import threading
-from collections.abc import Iterator, Sequence
-from typing import Any
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import IO, Any
 
 from ._errors import RunInUseError, RunNotFoundError, UsageError
-from ._store import ResumeState, RunRecord, resolve_checkpoints
+from ._query import history_key_infos, project_infos_of, query_documents, run_document, scan_rows
+from ._run_files import check_file_name, read_source
+from ._sampling import sample_rows
+from ._store import (
+    FileInfo,
+    FileSource,
+    KeyInfo,
+    ProjectInfo,
+    ResumeState,
+    RunPage,
+    RunRecord,
+    SampledSeries,
+    resolve_checkpoints,
+)
 
 __all__ = ["MemoryStore", "NullSink"]
 
@@ -35,6 +50,13 @@ class NullSink:
     def close(self) -> None:
         pass
 
+    # -- Store v2 write side -----------------------------------------------------------------------
+    def append_system(self, rows: Sequence[dict[str, Any]]) -> None:
+        pass
+
+    def put_file(self, name: str, source: FileSource) -> FileInfo:
+        return {"name": check_file_name(name), "size": len(read_source(source)), "updated_at": time.time()}
+
 
 class _MemoryRun:
     def __init__(self) -> None:
@@ -42,6 +64,9 @@ class _MemoryRun:
         self.config: dict[str, Any] = {}
         self.summary: dict[str, Any] = {}
         self.history: list[str] = []  # JSON text, as a real store would hold it
+        self.system: list[str] = []
+        self.files: dict[str, tuple[bytes, float]] = {}
+        self.updated_at: float | None = None
         self.open = False
 
 
@@ -51,23 +76,35 @@ class _MemorySink:
         self._run = run
 
     def write_meta(self, meta: dict[str, Any]) -> None:
+        self._run.updated_at = time.time()
         self._run.meta = json.loads(json.dumps(meta))
 
     def write_config(self, document: dict[str, Any]) -> None:
+        self._run.updated_at = time.time()
         self._run.config = json.loads(json.dumps(document))
 
     def write_summary(self, document: dict[str, Any]) -> None:
+        self._run.updated_at = time.time()
         self._run.summary = json.loads(json.dumps(document))
 
     def append_history(self, rows: Sequence[dict[str, Any]]) -> None:
         with self._store._lock:
             self._run.history.extend(json.dumps(row) for row in rows)
+            self._run.updated_at = time.time()
 
     def heartbeat(self) -> None:
-        pass
+        self._run.updated_at = time.time()
 
     def close(self) -> None:
         self._run.open = False
+
+    # -- Store v2 write side -----------------------------------------------------------------------
+    def append_system(self, rows: Sequence[dict[str, Any]]) -> None:
+        with self._store._lock:
+            self._run.system.extend(json.dumps(row) for row in rows)
+
+    def put_file(self, name: str, source: FileSource) -> FileInfo:
+        return self._store._put(self._run, name, source)
 
 
 class MemoryStore:
@@ -108,6 +145,17 @@ class MemoryStore:
     def run_ids(self, project: str) -> list[str]:
         return sorted(run_id for p, run_id in self._runs if p == project)
 
+    def next_run_number(self, project: str) -> int:
+        """The next number for a generated run name: a counter per project (started from the runs
+        whose metadata is written, so a run being opened does not count itself)."""
+        with self._lock:
+            counters: dict[str, int] = self.__dict__.setdefault("_counters", {})
+            last = counters.get(project)
+            if last is None:
+                last = sum(1 for (p, _), run in self._runs.items() if p == project and run.meta)
+            counters[project] = last + 1
+            return last + 1
+
     def _get(self, project: str, run_id: str) -> _MemoryRun:
         try:
             return self._runs[(project, run_id)]
@@ -143,3 +191,99 @@ class MemoryStore:
     def delete_run(self, project: str, run_id: str) -> None:
         self._get(project, run_id)
         del self._runs[(project, run_id)]
+
+    # -- Store v2: the query side (see ``trackkit._store.QueryStore``) ---------------------------------
+    def _document(self, project: str, run_id: str, run: _MemoryRun) -> Any:
+        record = {"meta": run.meta, "config": run.config, "summary": run.summary}
+        return run_document(copy.deepcopy(record), project, run_id, run.updated_at)
+
+    def _documents(self, project: str | None) -> list[Any]:
+        with self._lock:
+            runs = [(p, r, run) for (p, r), run in self._runs.items() if project is None or p == project]
+        return [self._document(p, r, run) for p, r, run in runs]
+
+    def project_infos(self) -> list[ProjectInfo]:
+        return project_infos_of(self._documents(None))
+
+    def query_runs(
+        self,
+        project: str | None,
+        filters: Mapping[str, Any] | None = None,
+        order: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        fields: Sequence[str] | None = None,
+    ) -> RunPage:
+        return query_documents(self._documents(project), filters, order, limit, offset, fields)
+
+    def history_keys(self, project: str, run_id: str) -> dict[str, KeyInfo]:
+        return history_key_infos(self.iter_history(project, run_id))
+
+    def scan_history(
+        self,
+        project: str,
+        run_id: str,
+        keys: Sequence[str] | None = None,
+        min_step: int | None = None,
+        max_step: int | None = None,
+        include_superseded: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        return scan_rows(self.iter_history(project, run_id), keys, min_step, max_step)
+
+    def sample_history(
+        self,
+        project: str,
+        run_id: str,
+        keys: Sequence[str],
+        x: str = "_step",
+        samples: int = 1000,
+        start: float | None = None,
+        stop: float | None = None,
+        include_superseded: bool = False,
+    ) -> dict[str, SampledSeries]:
+        return sample_rows(self.iter_history(project, run_id), keys, x, samples, start, stop)
+
+    def scan_system(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
+        with self._lock:
+            lines = list(self._get(project, run_id).system)
+        return iter([json.loads(line) for line in lines])
+
+    def sample_system(
+        self,
+        project: str,
+        run_id: str,
+        keys: Sequence[str] | None = None,
+        samples: int = 1000,
+        start: float | None = None,
+        stop: float | None = None,
+    ) -> dict[str, SampledSeries]:
+        rows = list(self.scan_system(project, run_id))
+        if keys is None:
+            keys = sorted({key for row in rows for key in row if key != "_timestamp"})
+        return sample_rows(rows, keys, "_timestamp", samples, start, stop)
+
+    def _put(self, run: _MemoryRun, name: str, source: FileSource) -> FileInfo:
+        name = check_file_name(name)
+        data = read_source(source)
+        now = time.time()
+        with self._lock:
+            run.files[name] = (data, now)
+        return {"name": name, "size": len(data), "updated_at": now}
+
+    def list_files(self, project: str, run_id: str) -> list[FileInfo]:
+        run = self._get(project, run_id)
+        with self._lock:
+            files = sorted(run.files.items())
+        return [{"name": name, "size": len(data), "updated_at": at} for name, (data, at) in files]
+
+    def open_file(self, project: str, run_id: str, name: str) -> IO[bytes]:
+        run = self._get(project, run_id)
+        name = check_file_name(name)
+        with self._lock:
+            entry = run.files.get(name)
+        if entry is None:
+            raise RunNotFoundError(f"run {project}/{run_id} has no file {name!r}.")
+        return io.BytesIO(entry[0])
+
+    def put_file(self, project: str, run_id: str, name: str, source: FileSource) -> FileInfo:
+        return self._put(self._get(project, run_id), name, source)

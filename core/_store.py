@@ -8,7 +8,7 @@ implementation. ``Run`` only ever talks to a ``RunSink``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import IO, Any, Literal, Protocol, TypedDict, Union, runtime_checkable
+from typing import IO, Any, Literal, Protocol, TypedDict, runtime_checkable
 
 __all__ = [
     "CHECKPOINT_KEY",
@@ -96,6 +96,12 @@ class RunSink(Protocol):
     def close(self) -> None:
         """Release the run (locks, handles)."""
 
+    def append_system(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append system-metrics rows (each keyed by ``_timestamp``), a stream apart from the history."""
+
+    def put_file(self, name: str, source: FileSource) -> FileInfo:
+        """Store (or replace) a run file (``"checkpoints/last.ckpt"``), streamed from ``source``."""
+
 
 @runtime_checkable
 class Store(Protocol):
@@ -140,7 +146,7 @@ class Store(Protocol):
 # floats as the strings "NaN", "Infinity", "-Infinity").
 
 #: What ``put_file`` takes: a path on disk, the bytes themselves, or a binary file object.
-FileSource = Union[str, bytes, IO[bytes]]
+FileSource = str | bytes | IO[bytes]
 
 
 class RunDocument(TypedDict, total=False):
@@ -195,7 +201,8 @@ class SampledSeries(TypedDict):
 
     Columns of equal length, one entry per non-empty bucket, in ``x`` order: ``x`` is the x value
     of the bucket's first point; ``first``/``last``/``min``/``max`` leave NaN out (``None`` when the
-    bucket holds only NaN); ``nan`` counts the NaN points. A bucket with one point is exact.
+    bucket holds only NaN); ``count`` counts every point of the bucket (NaN included, so the counts
+    add up to ``total``) and ``nan`` how many of them are NaN. A bucket with one point is exact.
     ``total`` is the key's point count in ``[start, stop]`` (so a chart can say "1,000 of 1,000,000
     points"); ``start``/``stop`` are the range that was cut (the run's first and last ``x`` unless
     given), so series sampled with one range for several runs have aligned buckets.

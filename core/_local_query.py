@@ -1,0 +1,158 @@
+"""The local store's query side: run documents cached by file identity, and the system stream.
+
+``query_runs`` over 10,000 runs must not read 30,000 JSON files each time. A run's document is
+rebuilt only when ``run.json``, ``config.json`` or ``summary.json`` changed (inode, size and mtime;
+every write replaces the file, so a new inode is a new version). A file modified within the last
+two seconds is re-read anyway (the clock that stamps mtimes is coarse: two writes in one tick look
+alike), and liveness and activity of running runs are judged at every query.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ._query import run_document
+from ._store import RunDocument
+
+__all__ = ["DocumentCache", "SYSTEM", "append_lines", "copy_document", "read_system"]
+
+SYSTEM = "system.jsonl"
+_RECORD_FILES = ("run.json", "config.json", "summary.json")
+_RACY_SECONDS = 2.0
+
+
+def _file_key(path: str) -> tuple[int, int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return (status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+def _mtime(path: str) -> float | None:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
+def copy_document(document: RunDocument) -> RunDocument:
+    """A copy a caller may change without touching the cache."""
+    copied: Any = dict(document)
+    copied["tags"] = list(document.get("tags") or [])
+    copied["config"] = _copy_tree(document.get("config") or {})
+    copied["summary"] = _copy_tree(document.get("summary") or {})
+    return copied  # type: ignore[no-any-return]
+
+
+def _copy_tree(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_tree(v) for v in value]
+    return value
+
+
+class DocumentCache:
+    """Per-run documents of one ``LocalStore``, rebuilt when their files change."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store  # a LocalStore: _read_record and _is_alive are its own rules
+        self._entries: dict[str, tuple[tuple[Any, ...], dict[str, Any], RunDocument]] = {}
+        self._lock = threading.Lock()
+
+    def documents(self, project: str | None) -> list[RunDocument]:
+        """The documents of a project's runs (every project's when None), in no particular order.
+        Documents are shared with the cache: copy before changing one (``copy_document``)."""
+        projects = self._store.projects() if project is None else [project]
+        documents: list[RunDocument] = []
+        now = time.time()
+        for name in projects:
+            try:
+                entries = os.scandir(os.path.join(self._store.location, name))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with entries:
+                run_dirs = [(entry.name, entry.path) for entry in entries if not entry.name.startswith(".")]
+            for run_id, run_dir in run_dirs:
+                document = self._document(name, run_id, run_dir, now)
+                if document is not None:
+                    documents.append(document)
+        return documents
+
+    def _document(self, project: str, run_id: str, run_dir: str, now: float) -> RunDocument | None:
+        key = tuple(_file_key(os.path.join(run_dir, name)) for name in _RECORD_FILES)
+        if key[0] is None:
+            return None  # no run.json: not a run (or being deleted)
+        with self._lock:
+            cached = self._entries.get(run_dir)
+        if cached is not None and cached[0] == key:
+            meta, document = cached[1], cached[2]
+        else:
+            record = self._store._read_record(run_dir, project, run_id, check_liveness=False)
+            meta = record["meta"]
+            touched = [key[0][2] / 1e9] + [t for t in (_mtime(os.path.join(run_dir, "history.jsonl")),
+                                                       _mtime(os.path.join(run_dir, "heartbeat"))) if t is not None]
+            document = run_document(record, project, run_id, max(touched))
+            racy = any(k is not None and now - k[2] / 1e9 < _RACY_SECONDS for k in key)
+            with self._lock:
+                if racy:
+                    self._entries.pop(run_dir, None)
+                else:
+                    self._entries[run_dir] = (key, meta, document)
+        if document.get("state") != "running":
+            return document
+        live: Any = dict(document)
+        activity = [t for t in (_mtime(os.path.join(run_dir, "heartbeat")), _mtime(os.path.join(run_dir, "history.jsonl")),
+                                document.get("updated_at")) if t is not None]
+        live["updated_at"] = max(activity) if activity else None
+        if not self._store._is_alive(run_dir, meta):
+            live["state"] = "crashed"
+            live["exit_reason"] = live.get("exit_reason") or "the writing process is gone (no heartbeat, lock released)"
+        return live  # type: ignore[no-any-return]
+
+
+def append_lines(path: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Append rows as JSON lines; all or none of them become durable."""
+    dumps = json.JSONEncoder(allow_nan=True, separators=(",", ":"), default=repr).encode
+    payload = ("\n".join([dumps(row) for row in rows]) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        start = os.fstat(fd).st_size
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view):]
+        except BaseException:
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(fd)
+
+
+def read_system(path: str) -> Iterator[dict[str, Any]]:
+    """The rows of a system-metrics file; a torn or damaged line is skipped."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return iter(())
+    rows = []
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return iter(rows)

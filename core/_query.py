@@ -1,0 +1,260 @@
+"""The query side every store shares: run documents, filtering, ordering, paging, projection,
+history keys and row scans, as pure functions over plain data.
+
+A store only has to produce ``RunDocument``s (and history rows); what a query means is decided
+here once, so the local store, the memory store and the server cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from ._errors import UsageError
+from ._filters import _MISSING as _FILTERS_MISSING
+from ._filters import matches, resolve_field, sort_key
+from ._store import KeyInfo, ProjectInfo, RunDocument, RunPage
+
+__all__ = [
+    "HISTORY_META_KEYS",
+    "history_key_infos",
+    "order_documents",
+    "project_infos_of",
+    "query_documents",
+    "run_document",
+    "scan_rows",
+    "update_key_infos",
+]
+
+#: Keys every history row carries that are not metrics (left out of ``history_keys``).
+HISTORY_META_KEYS = frozenset({"_step", "_timestamp", "_runtime", "_partial", "_replaces"})
+_ROW_AXES = ("_step", "_timestamp", "_runtime")
+_MISSING = object()
+
+
+def run_document(record: Mapping[str, Any], project: str, run_id: str, updated_at: float | None = None) -> RunDocument:
+    """The document of a run from its record (``meta``/``config``/``summary`` as stores keep them);
+    ``meta["state"]`` must already be judged for liveness."""
+    meta = record.get("meta") or {}
+    config = record.get("config") or {}
+    summary = record.get("summary") or {}
+    activity = [t for t in (updated_at, meta.get("updated_at"), meta.get("finished_at"), meta.get("started_at"))
+                if isinstance(t, (int, float)) and not isinstance(t, bool)]
+    return {
+        "id": str(meta.get("id") or run_id),
+        "name": str(meta.get("name") or run_id),
+        "project": str(meta.get("project") or project),
+        "entity": str(meta.get("entity") or "local"),
+        "state": str(meta.get("state") or "running"),
+        "tags": list(meta.get("tags") or []),
+        "notes": meta.get("notes"),
+        "group": meta.get("group"),
+        "job_type": meta.get("job_type"),
+        "created_at": meta.get("created_at"),
+        "updated_at": max(activity) if activity else None,
+        "runtime": meta.get("runtime"),
+        "exit_code": meta.get("exit_code"),
+        "exit_reason": meta.get("exit_reason"),
+        "config": dict(config.get("values") or {}),
+        "summary": dict(summary.get("values") or {}),
+    }
+
+
+# -- ordering ------------------------------------------------------------------------------------
+def _rank(value: Any) -> tuple[int, Any]:
+    """Numbers by value, then strings, then booleans and others; ``(3, 0)`` for missing and NaN."""
+    if value is _MISSING or value is None:
+        return (3, 0)
+    if isinstance(value, bool):
+        return (2, (0, int(value)))
+    if isinstance(value, (int, float)):
+        return (3, 0) if value != value else (0, value)
+    if isinstance(value, str):
+        return (1, value)
+    return (2, (1, repr(value)))
+
+
+def _field_value(document: Mapping[str, Any], field: str) -> Any:
+    value = resolve_field(document, field)
+    return _MISSING if value is None or value is _FILTERS_MISSING else value
+
+
+def order_documents(documents: list[RunDocument], order: str | Sequence[str] | None) -> list[RunDocument]:
+    """Sort by each key of ``order`` (``"-summary.acc"``), ties by ``created_at`` then id; missing
+    and NaN values go last in both directions."""
+    keys = [order] if isinstance(order, str) else list(order or [])
+    ordered = sorted(documents, key=lambda d: (_rank(d.get("created_at", _MISSING)), d.get("id", "")))
+    for spec in reversed(keys):
+        if not isinstance(spec, str) or not spec.strip("+- "):
+            raise UsageError(f"order takes field names like '-summary.acc'; got {spec!r}.")
+        field, descending = sort_key(spec)
+        kinds: tuple[list[tuple[Any, RunDocument]], ...] = ([], [], [], [])
+        for document in ordered:
+            kind, value = _rank(_field_value(document, field))
+            kinds[kind].append((value, document))
+        ordered = []
+        for kind_index, group in enumerate(kinds):  # the kinds keep their order in both directions
+            if kind_index < 3:
+                group.sort(key=lambda pair: pair[0], reverse=descending)  # stable, also when reversed
+            ordered.extend(d for _, d in group)
+    return ordered
+
+
+# -- projection ----------------------------------------------------------------------------------
+def _path_to(node: Any, rest: str) -> list[str] | None:
+    """The keys leading to a dotted field, the longest existing key first (as ``resolve_field``)."""
+    path: list[str] = []
+    while rest:
+        if not isinstance(node, Mapping):
+            return None
+        if rest in node:
+            path.append(rest)
+            return path
+        parts = rest.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            head = ".".join(parts[:cut])
+            if head in node:
+                path.append(head)
+                node, rest = node[head], ".".join(parts[cut:])
+                break
+        else:
+            return None
+    return path
+
+
+def _project_tree(tree: Mapping[str, Any], wanted: list[str]) -> dict[str, Any]:
+    if "" in wanted:
+        return dict(tree)
+    out: dict[str, Any] = {}
+    for field in wanted:
+        path = _path_to(tree, field)
+        if path is None and field.endswith(".value"):  # W&B's config.<key>.value spelling
+            path = _path_to(tree, field[: -len(".value")])
+        if path is None:
+            continue
+        source: Any = tree
+        target = out
+        for key in path[:-1]:
+            source = source[key]
+            target = target.setdefault(key, {})
+        target[path[-1]] = source[path[-1]]
+    return out
+
+
+def project_document(document: RunDocument, fields: Sequence[str] | None) -> RunDocument:
+    """The document with config and summary cut to the ``config.*`` / ``summary.*`` fields asked
+    for (``"config"`` alone keeps all of it); run fields always come."""
+    if fields is None:
+        return document
+    if isinstance(fields, str):
+        raise UsageError(f"fields takes a list like ['config.lr', 'summary.loss']; got {fields!r}.")
+    projected: RunDocument = dict(document)  # type: ignore[assignment]
+    for part in ("config", "summary"):
+        wanted = [f[len(part) + 1:] if f != part else "" for f in fields if f == part or f.startswith(part + ".")]
+        tree: Mapping[str, Any] = document.get(part) or {}  # type: ignore[assignment]
+        projected[part] = _project_tree(tree, wanted)
+    return projected
+
+
+def query_documents(
+    documents: Iterable[RunDocument],
+    filters: Mapping[str, Any] | None = None,
+    order: str | Sequence[str] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    fields: Sequence[str] | None = None,
+) -> RunPage:
+    """``query_runs`` over documents a store has at hand: filter, order, page, project."""
+    if filters is not None and not isinstance(filters, Mapping):
+        raise UsageError(f"filters must be a dict like {{'config.lr': {{'$gt': 0.01}}}}; got {filters!r}.")
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise UsageError(f"limit must be a non-negative int or None; got {limit!r}.")
+    if not isinstance(offset, int) or offset < 0:
+        raise UsageError(f"offset must be a non-negative int; got {offset!r}.")
+    matched = [d for d in documents if matches(d, filters)] if filters else list(documents)
+    ordered = order_documents(matched, order)
+    page = ordered[offset:] if limit is None else ordered[offset: offset + limit]
+    return {"runs": [project_document(d, fields) for d in page], "total": len(matched)}
+
+
+def project_infos_of(documents: Iterable[RunDocument]) -> list[ProjectInfo]:
+    """Projects with their run counts, running runs and last activity, by name."""
+    infos: dict[str, ProjectInfo] = {}
+    for document in documents:
+        name = document.get("project", "")
+        info = infos.setdefault(name, {"name": name, "run_count": 0, "running": 0, "last_activity": None})
+        info["run_count"] += 1
+        info["running"] += document.get("state") == "running"
+        activity = document.get("updated_at")
+        if activity is not None and (info["last_activity"] is None or activity > info["last_activity"]):
+            info["last_activity"] = activity
+    return [infos[name] for name in sorted(infos)]
+
+
+# -- history -------------------------------------------------------------------------------------
+def _value_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "other"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "string" if isinstance(value, str) else "other"
+
+
+def update_key_infos(infos: dict[str, KeyInfo], rows: Iterable[Mapping[str, Any]]) -> dict[str, KeyInfo]:
+    """Fold rows (in written order) into per-key infos; a key is a ``number`` once any numeric
+    value was logged, else ``string`` if every value was a string, else ``other``."""
+    for row in rows:
+        step = row.get("_step")
+        step = step if isinstance(step, int) and not isinstance(step, bool) else None
+        for key, value in row.items():
+            if key in HISTORY_META_KEYS:
+                continue
+            kind = _value_type(value)
+            info = infos.get(key)
+            if info is None:
+                infos[key] = {"count": 1, "first_step": step, "last_step": step, "type": kind}  # type: ignore[typeddict-item]
+                continue
+            info["count"] += 1
+            if step is not None:
+                if info["first_step"] is None:
+                    info["first_step"] = step
+                info["last_step"] = step
+            if info["type"] != kind and info["type"] != "number":
+                info["type"] = "number" if kind == "number" else "other"
+    return infos
+
+
+def history_key_infos(rows: Iterable[Mapping[str, Any]]) -> dict[str, KeyInfo]:
+    """Every key of a history with its count, first/last step and type."""
+    return update_key_infos({}, rows)
+
+
+def scan_rows(
+    rows: Iterable[dict[str, Any]],
+    keys: Sequence[str] | None = None,
+    min_step: int | None = None,
+    max_step: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """``scan_history``'s selection: steps in ``[min_step, max_step]``; with ``keys``, rows that
+    hold any of them, cut to those keys and ``_step``/``_timestamp``/``_runtime``."""
+    if isinstance(keys, str):
+        raise UsageError(f"keys takes a list of metric names; got {keys!r}.")
+    wanted = None if keys is None else list(keys)
+    for row in rows:
+        if min_step is not None or max_step is not None:
+            step = row.get("_step")
+            if not isinstance(step, (int, float)) or isinstance(step, bool) or math.isnan(step):
+                continue
+            if (min_step is not None and step < min_step) or (max_step is not None and step > max_step):
+                continue
+        if wanted is None:
+            yield row
+            continue
+        if not any(key in row for key in wanted):
+            continue
+        cut = {axis: row[axis] for axis in _ROW_AXES if axis in row}
+        for key in wanted:
+            if key in row:
+                cut[key] = row[key]
+        yield cut
