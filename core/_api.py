@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
 
 from ._errors import RunNotFoundError, UsageError
-from ._filters import matches, order_value, sort_key
+from ._filters import matches, parse_order, sort_documents
 from ._local_store import LocalStore
 from ._store import Store
 
@@ -198,7 +198,7 @@ class Runs(Sequence[ApiRun]):
     """A lazy sequence of runs: nothing is read until it is iterated, indexed or measured."""
 
     def __init__(
-        self, store: Store, projects: list[str], filters: Mapping[str, Any] | None, order: str | None
+        self, store: Store, projects: list[str], filters: Mapping[str, Any] | None, order: str | Sequence[str] | None
     ) -> None:
         self._store = store
         self._projects = projects
@@ -217,12 +217,7 @@ class Runs(Sequence[ApiRun]):
                         continue
                     if matches(run.document(), self._filters):
                         runs.append(run)
-            field, descending = sort_key(self._order)
-            documents = {id(run): run.document() for run in runs}
-            present = [r for r in runs if order_value(documents[id(r)], field)[0] < 2]
-            missing = [r for r in runs if order_value(documents[id(r)], field)[0] == 2]
-            present.sort(key=lambda r: order_value(documents[id(r)], field), reverse=descending)
-            self._runs = present + missing
+            self._runs = sort_documents(runs, self._order, ApiRun.document)
         return self._runs
 
     @overload
@@ -265,11 +260,16 @@ class Api:
 
         return [Project(name, _entity(), len(self.store.run_ids(name))) for name in self.store.projects()]
 
-    def runs(self, path: str | None = None, filters: Mapping[str, Any] | None = None, order: str | None = None) -> Runs:
+    def runs(
+        self, path: str | None = None, filters: Mapping[str, Any] | None = None, order: str | Sequence[str] | None = None
+    ) -> Runs:
         """Runs of a project (``"project"`` or ``"entity/project"``; all projects when None),
-        filtered with MongoDB-style ``filters`` and sorted by ``order`` (``"-summary.acc"``)."""
+        filtered with MongoDB-style ``filters`` and sorted by ``order`` (``"-summary.acc"``, or a list
+        of such keys). Ordering: numbers by value, then strings, then booleans and others; missing
+        keys, None and NaN last in both directions; ties by creation time, then id."""
         if filters is not None and not isinstance(filters, Mapping):
             raise UsageError(f"filters must be a dict like {{'config.lr': {{'$gt': 0.01}}}}; got {filters!r}.")
+        parse_order(order)
         if path is None:
             projects = self.store.projects()
         else:

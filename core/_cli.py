@@ -95,7 +95,8 @@ def _run_row(run: ApiRun) -> dict[str, Any]:
 
 
 def _cmd_runs(api: Api, args: argparse.Namespace) -> None:
-    runs = list(api.runs(args.project, filters=parse_filter(args.filter), order=args.sort))
+    order = [key for key in args.sort.split(",") if key.strip()] if args.sort else None
+    runs = list(api.runs(args.project, filters=parse_filter(args.filter), order=order))
     if args.json:
         _print(args, [_run_row(r) for r in runs], "")
         return
@@ -192,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs = command("runs", "a table of runs with config and summary columns")
     runs.add_argument("project", nargs="?")
     runs.add_argument("--filter", help="'config.lr>0.01, state=finished' or a JSON Mongo-style filter")
-    runs.add_argument("--sort", help="a field, '-' for descending: -summary.val_acc")
+    runs.add_argument("--sort", help="fields, '-' for descending: -summary.val_acc,config.lr (missing and NaN last)")
     runs.add_argument("--columns", help="comma-separated fields: config.lr,summary.loss")
     show = command("show", "a run's config (with where each value came from), summary and state")
     show.add_argument("run", help="project/run_id or run_id")

@@ -1,18 +1,30 @@
 """MongoDB-style run filters and sort keys, as W&B's ``Api().runs(filters=..., order=...)`` takes them.
 
 Fields are dotted paths into a run document: ``config.optim.lr``, ``summary.val_loss``,
-``state``, ``tags``, ``name``, ``id``, ``group``, ``job_type``, ``created_at``.
+``state``, ``tags``, ``name``, ``id``, ``group``, ``job_type``, ``created_at``. Everything here is a
+pure function over run documents, so every store (and the SQL of the PostgreSQL store) answers a
+query the same way.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from ._errors import UsageError
 
-__all__ = ["OPERATORS", "matches", "resolve_field", "sort_key"]
+__all__ = [
+    "OPERATORS",
+    "matches",
+    "order_key",
+    "parse_order",
+    "resolve_field",
+    "sort_documents",
+    "sort_key",
+]
+
 
 _MISSING = object()
 OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$regex", "$exists", "$and", "$or", "$nor", "$not")
@@ -125,19 +137,93 @@ def matches(document: Mapping[str, Any], filters: Mapping[str, Any] | None) -> b
     return True
 
 
+# -- ordering ------------------------------------------------------------------------------------
+_T = TypeVar("_T")
+_NUMBER, _STRING, _OTHER, _LAST = 0, 1, 2, 3
+
+
+class _Descending:
+    """Wraps a value so that it sorts in reverse."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Descending) -> bool:
+        return bool(other.value < self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and bool(self.value == other.value)
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
 def sort_key(order: str) -> tuple[str, bool]:
     """``"-summary.acc"`` -> ``("summary.acc", True)`` (descending)."""
     order = order.strip()
     if order.startswith(("-", "+")):
-        return order[1:], order[0] == "-"
+        return order[1:].strip(), order[0] == "-"
     return order, False
 
 
-def order_value(document: Mapping[str, Any], field: str) -> tuple[int, Any]:
-    """A sortable key: numbers before strings, missing values last."""
+def parse_order(order: str | Sequence[str] | None) -> list[tuple[str, bool]]:
+    """``"-summary.acc"`` or ``["-summary.acc", "config.lr"]`` -> ``[(field, descending), ...]``."""
+    specs = [order] if isinstance(order, str) else list(order or [])
+    parsed = []
+    for spec in specs:
+        if not isinstance(spec, str) or not spec.strip("+- "):
+            raise UsageError(f"order takes field names like '-summary.acc'; got {spec!r}.")
+        parsed.append(sort_key(spec))
+    return parsed
+
+
+def order_key(document: Mapping[str, Any], field: str, descending: bool = False) -> tuple[int, Any]:
+    """A key that sorts documents by ``field`` with a plain ascending sort, in either direction.
+
+    The ordering rule, the same in the Api, the CLI, the server's SQL and the UI:
+
+    1. numbers (ints and floats, ``-inf`` and ``inf`` included) by value;
+    2. then strings, by code point (PostgreSQL: ``COLLATE "C"``);
+    3. then booleans (``False`` before ``True``), then other values (lists, dicts) by their ``repr``;
+    4. last, missing keys, ``None`` and NaN, in no particular order among themselves.
+
+    ``descending`` reverses the values inside groups 1-3; the groups themselves keep their order, so
+    missing and NaN values are last in both directions (a descending sort is not a reversed one).
+    """
     value = resolve_field(document, field)
+    key: Any
     if value is _MISSING or value is None:
-        return (2, 0)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return (0, value)
-    return (1, str(value))
+        return (_LAST, 0)
+    if isinstance(value, bool):
+        kind, key = _OTHER, (0, int(value), "")
+    elif isinstance(value, (int, float)):
+        if math.isnan(value):
+            return (_LAST, 0)
+        return (_NUMBER, -value if descending else value)
+    elif isinstance(value, str):
+        kind, key = _STRING, value
+    else:
+        kind, key = _OTHER, (1, 0, repr(value))
+    return (kind, _Descending(key) if descending else key)
+
+
+def sort_documents(
+    items: Iterable[_T],
+    order: str | Sequence[str] | None,
+    document: Callable[[_T], Mapping[str, Any]] | None = None,
+) -> list[_T]:
+    """Items sorted by each ``(field, direction)`` of ``order`` (``"-summary.acc"`` or a list of
+    them) under the rule of ``order_key``; ties broken by ``created_at`` then ``id``, both ascending
+    (missing last). ``document`` maps an item to its run document (default: the item itself)."""
+    specs = parse_order(order)
+    to_document: Callable[[_T], Mapping[str, Any]] = document or (lambda item: item)  # type: ignore[assignment,return-value]
+
+    def key(item: _T) -> tuple[Any, ...]:
+        doc = to_document(item)
+        run_id = doc.get("id")
+        return (*(order_key(doc, field, descending) for field, descending in specs),
+                order_key(doc, "created_at"), run_id if isinstance(run_id, str) else "")
+
+    return sorted(items, key=key)

@@ -1,0 +1,84 @@
+"""Issue 8's query and CLI bugs, each as the user who found it: NaN in order=, filters on text fields,
+$regex, diff of 1 and 1.0, a project named "runs" or ".hidden", and `trackkit ... | head`."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+import trackkit
+from trackkit._cli import main
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    assert main(list(args)) == 0
+    return capsys.readouterr().out
+
+
+def losses(runs: trackkit.Runs) -> list[float | None]:
+    return [run.summary.get("val_loss") for run in runs]
+
+
+def same(got: list, expected: list) -> bool:
+    """Lists equal, NaN equal to NaN."""
+    return len(got) == len(expected) and all(
+        (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)) or a == b
+        for a, b in zip(got, expected))
+
+
+@pytest.fixture
+def nan_sweep() -> None:
+    """Five runs with val_loss 0.5, 0.2, NaN, 0.9, 0.1, and one that never logged it."""
+    for loss in (0.5, 0.2, float("nan"), 0.9, 0.1):
+        with trackkit.init(project="sweep", name=f"loss-{loss}") as run:
+            run.log({"val_loss": loss})
+    with trackkit.init(project="sweep", name="no-loss") as run:
+        run.log({"other": 1})
+
+
+# -- item 7: NaN sorts last, in both directions ---------------------------------------------------
+def test_one_nan_run_does_not_break_order_ascending_or_descending(nan_sweep: None) -> None:
+    """order="summary.val_loss" gives 0.1 0.2 0.5 0.9, then NaN and the missing one; "-" gives 0.9 first."""
+    nan = float("nan")
+    api = trackkit.Api()
+    assert same(losses(api.runs("sweep", order="summary.val_loss")), [0.1, 0.2, 0.5, 0.9, nan, None])
+    assert same(losses(api.runs("sweep", order="-summary.val_loss")), [0.9, 0.5, 0.2, 0.1, nan, None])
+    assert [r.name for r in api.runs("sweep", order="-summary.val_loss")][-2:] == ["loss-nan", "no-loss"]
+
+
+def test_cli_sort_puts_nan_last_both_ways(nan_sweep: None, capsys) -> None:
+    """`trackkit runs --sort summary.val_loss` (and `-summary.val_loss`) list NaN and missing last."""
+    names = [r["name"] for r in json.loads(cli(capsys, "runs", "sweep", "--sort", "summary.val_loss", "--json"))]
+    assert names == ["loss-0.1", "loss-0.2", "loss-0.5", "loss-0.9", "loss-nan", "no-loss"]
+    names = [r["name"] for r in json.loads(cli(capsys, "runs", "sweep", "--sort", "-summary.val_loss", "--json"))]
+    assert names == ["loss-0.9", "loss-0.5", "loss-0.2", "loss-0.1", "loss-nan", "no-loss"]
+    table = cli(capsys, "runs", "sweep", "--sort", "-summary.val_loss", "--columns", "summary.val_loss").splitlines()
+    assert "loss-0.9" in table[2] and "loss-nan" in table[-2] and "no-loss" in table[-1]
+
+
+def test_mixed_types_order_numbers_then_strings_then_booleans(capsys) -> None:
+    """Numbers by value, then strings, then booleans; missing last; descending reverses inside each kind."""
+    for i, value in enumerate([3, "b", True, -math.inf, "a", False, None, 2.5]):
+        with trackkit.init(project="mixed", name=f"r{i}", config={"v": value}):
+            pass
+    with trackkit.init(project="mixed", name="none", config={"other": 1}):
+        pass
+
+    def values(order: str) -> list:
+        return [r.config.get("v", "<missing>") for r in trackkit.Api().runs("mixed", order=order)]
+
+    assert values("config.v")[:7] == [-math.inf, 2.5, 3, "a", "b", False, True]
+    assert values("-config.v")[:7] == [3, 2.5, -math.inf, "b", "a", True, False]
+    assert sorted(values("-config.v")[7:], key=str) == ["<missing>", None]
+
+
+def test_several_order_keys_and_ties_by_creation_time() -> None:
+    """order=["config.group", "-summary.acc"] sorts by group, then best first; equal keys keep creation order."""
+    for name, group, acc in [("a", "x", 0.5), ("b", "y", 0.9), ("c", "x", 0.7), ("d", "x", 0.7)]:
+        with trackkit.init(project="multi", name=name, config={"group": group}) as run:
+            run.log({"acc": acc})
+    runs = trackkit.Api().runs("multi", order=["config.group", "-summary.acc"])
+    assert [r.name for r in runs] == ["c", "d", "a", "b"]
+    assert [r.name for r in trackkit.Api().runs("multi", order="config.group")] == ["a", "c", "d", "b"]
