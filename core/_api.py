@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
 
 from ._errors import RunNotFoundError, UsageError
-from ._filters import matches, parse_order, sort_documents
+from ._filters import check_filters, matches, parse_order, sort_documents
 from ._local_store import LocalStore
 from ._store import Store
 
@@ -267,8 +267,7 @@ class Api:
         filtered with MongoDB-style ``filters`` and sorted by ``order`` (``"-summary.acc"``, or a list
         of such keys). Ordering: numbers by value, then strings, then booleans and others; missing
         keys, None and NaN last in both directions; ties by creation time, then id."""
-        if filters is not None and not isinstance(filters, Mapping):
-            raise UsageError(f"filters must be a dict like {{'config.lr': {{'$gt': 0.01}}}}; got {filters!r}.")
+        check_filters(filters)  # a bad operator or $regex fails here, even in an empty project
         parse_order(order)
         if path is None:
             projects = self.store.projects()

@@ -9,14 +9,16 @@ query the same way.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ._errors import UsageError
+from ._regex import compile_regex
 
 __all__ = [
     "OPERATORS",
+    "STRING_FIELDS",
+    "check_filters",
     "matches",
     "order_key",
     "parse_order",
@@ -25,6 +27,8 @@ __all__ = [
     "sort_key",
 ]
 
+#: Run fields whose values are strings (or lists of strings): a filter value for them is text.
+STRING_FIELDS = frozenset({"id", "name", "project", "entity", "state", "tags", "group", "job_type", "notes"})
 
 _MISSING = object()
 OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$regex", "$exists", "$and", "$or", "$nor", "$not")
@@ -78,7 +82,7 @@ def _compare(op: str, value: Any, operand: Any) -> bool:
         if op == "$nin":
             return value not in _as_list(op, operand)
         if op == "$regex":
-            return isinstance(value, str) and re.search(str(operand), value) is not None
+            return isinstance(value, str) and compile_regex(operand).search(value) is not None
         if value is None or isinstance(value, bool) != isinstance(operand, bool):
             return False
         if op == "$gt":
@@ -135,6 +139,38 @@ def matches(document: Mapping[str, Any], filters: Mapping[str, Any] | None) -> b
         elif not _field_matches(resolve_field(document, key), condition):
             return False
     return True
+
+
+def check_filters(filters: Any) -> None:
+    """Raise ``UsageError`` for a filter no store could answer: not a dict, an unknown operator,
+    ``$in`` without a list, a ``$regex`` outside the portable subset (see ``trackkit._regex``).
+    Stores call it before touching any run, so a typo fails even in an empty project."""
+    if filters is None:
+        return
+    if not isinstance(filters, Mapping):
+        raise UsageError(f"filters must be a dict like {{'config.lr': {{'$gt': 0.01}}}}; got {filters!r}.")
+    for key, condition in filters.items():
+        if key in ("$and", "$or", "$nor"):
+            for clause in _as_list(key, condition):
+                check_filters(clause)
+        elif not isinstance(key, str) or key.startswith("$"):
+            raise UsageError(f"unknown filter operator {key!r} at the top level; use $and, $or or $nor.")
+        else:
+            _check_condition(condition)
+
+
+def _check_condition(condition: Any) -> None:
+    if not (isinstance(condition, Mapping) and condition and all(str(k).startswith("$") for k in condition)):
+        return  # a plain value: equality
+    for op, operand in condition.items():
+        if op not in OPERATORS or op in ("$and", "$or", "$nor"):
+            raise UsageError(f"unknown filter operator {op!r}; use one of {', '.join(OPERATORS)}.")
+        if op in ("$in", "$nin"):
+            _as_list(op, operand)
+        elif op == "$regex":
+            compile_regex(operand)
+        elif op == "$not":
+            _check_condition(operand)
 
 
 # -- ordering ------------------------------------------------------------------------------------

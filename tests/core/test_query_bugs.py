@@ -10,6 +10,7 @@ import pytest
 
 import trackkit
 from trackkit._cli import main
+from trackkit._regex import check_regex, compile_regex
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> str:
@@ -82,3 +83,56 @@ def test_several_order_keys_and_ties_by_creation_time() -> None:
     runs = trackkit.Api().runs("multi", order=["config.group", "-summary.acc"])
     assert [r.name for r in runs] == ["c", "d", "a", "b"]
     assert [r.name for r in trackkit.Api().runs("multi", order="config.group")] == ["a", "c", "d", "b"]
+
+
+def test_a_bad_regex_is_a_clear_error_not_a_traceback(capsys) -> None:
+    """`--filter 'name~('` prints one line naming the pattern and exits 2; the Api raises UsageError."""
+    with trackkit.init(project="re"):
+        pass
+    assert main(["runs", "re", "--filter", "name~("]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("trackkit: $regex '('") and "Traceback" not in err and len(err.splitlines()) == 1
+    with pytest.raises(trackkit.UsageError, match="regex"):
+        trackkit.Api().runs("nothing-here", filters={"name": {"$regex": "("}})
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [
+        ("(?=a)b", "look-around"),
+        ("(?<!a)b", "look-around"),
+        (r"(a)\1", "back-reference"),
+        ("(?P<x>a)", "named group"),
+        (r"\bword", "word boundary"),
+        ("[[:alpha:]]", "POSIX class"),
+        ("a*+", "possessive"),
+        ("a{1,300}", "255"),
+        ("x{", "\\{"),
+        (r"\x41", "not portable"),
+        ("a(?i)", "leading (?i)"),
+    ],
+)
+def test_regex_outside_the_portable_subset_is_refused(pattern: str, why: str) -> None:
+    """A construct Python and PostgreSQL read differently is a UsageError saying what to write instead."""
+    with pytest.raises(trackkit.UsageError, match=f"(?i){__import__('re').escape(why)}"):
+        compile_regex(pattern)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "found"),
+    [
+        (r"^lr-0\.0", "lr-0.01", True),
+        ("^run-[0-9]{1,3}$", "run-1234", False),
+        ("(?i)^RES(net)?", "resnet50", True),
+        (r"\d+\s\w+", "12 epochs", True),
+        ("[^a-z]", "abc", False),
+        ("a.c", "a\nc", True),  # PostgreSQL's . matches a newline
+        ("abc$", "abc\n", False),  # PostgreSQL's $ is the very end
+        ("(?:ab|cd)e*?", "cd", True),
+        ("[]a]", "]", True),
+    ],
+)
+def test_portable_regex_matches_as_postgresql_would(pattern: str, text: str, found: bool) -> None:
+    """Patterns in the subset give the answer PostgreSQL's ~ gives, and pass unchanged to SQL."""
+    assert (compile_regex(pattern).search(text) is not None) is found
+    assert check_regex(pattern) == pattern
