@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from ._api import Api, ApiRun
 from ._errors import TrackkitError, UsageError
-from ._filters import resolve_field
+from ._filters import STRING_FIELDS, check_filters, resolve_field
+from ._regex import check_regex
 
 __all__ = ["main"]
 
@@ -46,9 +48,96 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+#: ``field op value``: the operator is the first one after the field name.
+_CONDITION = re.compile(r"\s*([^\s=<>!~,\"'(){}\[\]]+)\s*(>=|<=|!=|==|!~|=|~|>|<)(.*)", re.DOTALL)
+_OPERATORS = {">=": "$gte", "<=": "$lte", "!=": "$ne", "==": "$eq", "=": "$eq", ">": "$gt", "<": "$lt"}
+_SEPARATOR = re.compile(r",|\s+and\s+")
+_CLOSING = {"(": ")", "[": "]", "{": "}"}
+
+
+def _separators(text: str) -> list[tuple[int, int]]:
+    """Spans of the commas and `` and `` outside brackets, double quotes and backslash escapes."""
+    spans: list[tuple[int, int]] = []
+    stack: list[str] = []
+    quoted = False
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+            continue
+        separator = None if quoted or stack else _SEPARATOR.match(text, index)
+        if separator:
+            spans.append(separator.span())
+            index = separator.end()
+            continue
+        if quoted:
+            quoted = char != '"'
+        elif char == '"':
+            quoted = True
+        elif char in _CLOSING:
+            stack.append(_CLOSING[char])
+        elif stack and char == stack[-1]:
+            stack.pop()
+        index += 1
+    if stack or quoted:  # unbalanced (a regex like `a(`): brackets say nothing, split everywhere
+        spans = [m.span() for m in _SEPARATOR.finditer(text)]
+    return spans
+
+
+def _split_conditions(text: str) -> list[str]:
+    """The conditions of a filter expression. A piece that does not start with ``field op``
+    belongs to the condition before it (``name~^a{1,3}$``, ``config.dims=[1,2]``, ``name~a,b``)."""
+    pieces: list[list[int]] = []
+    start = 0
+    for cut_start, cut_end in [*_separators(text), (len(text), len(text))]:
+        piece = text[start:cut_start]
+        if pieces and not _CONDITION.match(piece):
+            pieces[-1][1] = cut_start
+        elif piece.strip():
+            pieces.append([start, cut_start])
+        start = cut_end
+    return [text[a:b].strip() for a, b in pieces]
+
+
+def _condition(part: str) -> dict[str, Any]:
+    match = _CONDITION.match(part)
+    if match is None:
+        raise UsageError(f"cannot read filter condition {part!r}; write it like config.lr>0.01 or state=finished.")
+    field, symbol, raw = match.group(1), match.group(2), match.group(3).strip()
+    if symbol in ("~", "!~"):
+        pattern = {"$regex": check_regex(raw)}
+        return {field: pattern if symbol == "~" else {"$not": pattern}}
+    op = _OPERATORS[symbol]
+    text = raw
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        try:
+            text = json.loads(raw)  # a quoted value is always a string
+        except ValueError:
+            pass
+        return {field: {op: text}}
+    if field in STRING_FIELDS:  # `id=4242`, `name=2024`: these fields hold text
+        return {field: {op: raw}}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {field: {op: raw}}
+    if (isinstance(value, (int, float, bool)) or value is None) and op in ("$eq", "$ne"):
+        # config.seed=42 finds 42, 42.0 and "42"
+        return {field: {"$in" if op == "$eq" else "$nin": [value, raw]}}
+    return {field: {op: value}}
+
+
 def parse_filter(expression: str | None) -> dict[str, Any] | None:
     """A JSON filter (``'{"config.lr": {"$gt": 0.01}}'``) or simple conditions joined by commas
-    or ``and`` (``config.lr>0.01, state=finished``)."""
+    or ``and`` (``config.lr>0.01, state=finished``).
+
+    Operators: ``= == != > >= < <=``, ``~`` (``$regex``) and ``!~`` (not ``$regex``). Values of the
+    text fields (id, name, project, entity, state, tags, group, job_type, notes) are text; for
+    config and summary fields a number, ``true``, ``false`` or ``null`` compared with ``=``/``!=``
+    also matches the same text (``config.seed=42`` finds ``42`` and ``"42"``), and a value in double
+    quotes is always text. A comma inside brackets or a regex bound (``{1,3}``) does not split.
+    """
     if not expression:
         return None
     text = expression.strip()
@@ -57,24 +146,11 @@ def parse_filter(expression: str | None) -> dict[str, Any] | None:
             parsed = json.loads(text)
         except ValueError as error:
             raise UsageError(f"--filter is not valid JSON: {error}.") from None
-        return parsed if isinstance(parsed, dict) else None
-    clauses = []
-    for part in [p for chunk in text.split(",") for p in chunk.split(" and ")]:
-        part = part.strip()
-        if not part:
-            continue
-        for symbol, op in ((">=", "$gte"), ("<=", "$lte"), ("!=", "$ne"), ("==", "$eq"), ("~", "$regex"),
-                           (">", "$gt"), ("<", "$lt"), ("=", "$eq")):
-            if symbol in part:
-                field, raw = (s.strip() for s in part.split(symbol, 1))
-                try:
-                    value = json.loads(raw)
-                except ValueError:
-                    value = raw
-                clauses.append({field: {op: value}})
-                break
-        else:
-            raise UsageError(f"cannot read filter condition {part!r}; write it like config.lr>0.01 or state=finished.")
+        if not isinstance(parsed, dict):
+            raise UsageError(f"--filter JSON must be an object like {{\"config.lr\": {{\"$gt\": 0.01}}}}; got {text!r}.")
+        check_filters(parsed)
+        return parsed
+    clauses = [_condition(part) for part in _split_conditions(text)]
     return {"$and": clauses} if len(clauses) > 1 else (clauses[0] if clauses else None)
 
 

@@ -9,7 +9,7 @@ import math
 import pytest
 
 import trackkit
-from trackkit._cli import main
+from trackkit._cli import main, parse_filter
 from trackkit._regex import check_regex, compile_regex
 
 
@@ -85,6 +85,20 @@ def test_several_order_keys_and_ties_by_creation_time() -> None:
     assert [r.name for r in trackkit.Api().runs("multi", order="config.group")] == ["a", "c", "d", "b"]
 
 
+# -- --filter on text fields, $regex ----------------------------------------------------------------
+def test_filter_by_a_numeric_looking_id_or_name_finds_the_run(capsys) -> None:
+    """`trackkit runs --filter id=4242` and `--filter name=2024` find the run: ids and names are text."""
+    with trackkit.init(project="nums", id="4242", name="2024", config={"year": "2024", "seed": 7}):
+        pass
+    with trackkit.init(project="nums", id="other", name="other", config={"year": 2023, "seed": 8}):
+        pass
+    for condition in ("id=4242", "name=2024", "name==2024", "config.year=2024", 'config.year="2024"', "config.seed=7"):
+        found = json.loads(cli(capsys, "runs", "nums", "--filter", condition, "--json"))
+        assert [r["id"] for r in found] == ["4242"], condition
+    found = json.loads(cli(capsys, "runs", "nums", "--filter", "name!=2024", "--json"))
+    assert [r["id"] for r in found] == ["other"]
+
+
 def test_a_bad_regex_is_a_clear_error_not_a_traceback(capsys) -> None:
     """`--filter 'name~('` prints one line naming the pattern and exits 2; the Api raises UsageError."""
     with trackkit.init(project="re"):
@@ -94,6 +108,19 @@ def test_a_bad_regex_is_a_clear_error_not_a_traceback(capsys) -> None:
     assert err.startswith("trackkit: $regex '('") and "Traceback" not in err and len(err.splitlines()) == 1
     with pytest.raises(trackkit.UsageError, match="regex"):
         trackkit.Api().runs("nothing-here", filters={"name": {"$regex": "("}})
+
+
+def test_a_regex_with_a_comma_is_one_condition(capsys) -> None:
+    """`--filter 'name~^run-[0-9]{1,3}$, state=finished'` is two conditions, not three."""
+    for name in ("run-7", "run-1234", "walk-5"):
+        with trackkit.init(project="comma", name=name):
+            pass
+    assert parse_filter("name~^run-[0-9]{1,3}$, state=finished") == {
+        "$and": [{"name": {"$regex": "^run-[0-9]{1,3}$"}}, {"state": {"$eq": "finished"}}]}
+    found = json.loads(cli(capsys, "runs", "comma", "--filter", "name~^run-[0-9]{1,3}$, state=finished", "--json"))
+    assert [r["name"] for r in found] == ["run-7"]
+    assert parse_filter("name~a,b and tags=x") == {"$and": [{"name": {"$regex": "a,b"}}, {"tags": {"$eq": "x"}}]}
+    assert parse_filter("name!~^tmp") == {"name": {"$not": {"$regex": "^tmp"}}}
 
 
 @pytest.mark.parametrize(
