@@ -235,17 +235,45 @@ def _cmd_show(api: Api, args: argparse.Namespace) -> None:
     print("\n".join(lines))
 
 
+_ABSENT = object()
+
+
+def _exact(value: Any) -> tuple[str, str]:
+    """A value's identity for diffs: 1 and 1.0, None and a missing key, "1" and 1 all differ."""
+    if value is _ABSENT:
+        return ("absent", "")
+    return (type(value).__name__, json.dumps(value, sort_keys=True, default=repr, allow_nan=True))
+
+
+def _diff_cells(values: list[Any]) -> list[str]:
+    """Cells that show every difference: floats by ``repr`` (``1.0``), ``None``, ``(missing)``, and
+    quoted strings where a string would read like another value (``'1'`` beside ``1``)."""
+    def plain(value: Any) -> str:
+        if value is _ABSENT:
+            return "(missing)"
+        if isinstance(value, (list, dict)):
+            return json.dumps(value, default=repr, allow_nan=True)
+        return value if isinstance(value, str) else repr(value)
+
+    cells = [plain(v) for v in values]
+    if len(set(cells)) < len({_exact(v) for v in values}):
+        cells = [plain(v) if v is _ABSENT or isinstance(v, (list, dict)) else repr(v) for v in values]
+    return cells
+
+
 def _cmd_diff(api: Api, args: argparse.Namespace) -> None:
     runs = [api.run(path) for path in args.runs]
     configs = [_flat(r.config) for r in runs]
     keys = sorted({k for c in configs for k in c})
-    missing = object()
     if not args.all:
-        keys = [k for k in keys if len({json.dumps(c.get(k, missing), default=repr) for c in configs}) > 1]
-    data = {k: {r.id: c.get(k) for r, c in zip(runs, configs)} for k in keys}
-    text = _table(["key", *[f"{r.id} ({r.name})" for r in runs]], [[k, *[c.get(k) for c in configs]] for k in keys]) \
-        if keys else "the configs are identical"
-    _print(args, data, text)
+        keys = [k for k in keys if len({_exact(c.get(k, _ABSENT)) for c in configs}) > 1]
+    # --json: a run without the key is left out of that key's object, so null means None
+    data = {k: {r.id: c[k] for r, c in zip(runs, configs) if k in c} for k in keys}
+    if args.json:
+        _print(args, data, "")
+        return
+    rows = [[k, *_diff_cells([c.get(k, _ABSENT) for c in configs])] for k in keys]
+    print(_table(["key", *[f"{r.id} ({r.name})" for r in runs]], rows) if keys else "the configs are identical")
 
 
 def _cmd_doctor(api: Api, args: argparse.Namespace) -> None:

@@ -163,3 +163,17 @@ def test_portable_regex_matches_as_postgresql_would(pattern: str, text: str, fou
     """Patterns in the subset give the answer PostgreSQL's ~ gives, and pass unchanged to SQL."""
     assert (compile_regex(pattern).search(text) is not None) is found
     assert check_regex(pattern) == pattern
+
+
+# -- diff ---------------------------------------------------------------------------------------------
+def test_diff_shows_1_and_1_0_and_none_and_missing_as_different(capsys) -> None:
+    """`trackkit diff` prints 1 vs 1.0 and None vs (missing); --json keeps the types and leaves missing keys out."""
+    with trackkit.init(project="d", config={"bs": 1, "warmup": None, "opt": "1"}) as a:
+        pass
+    with trackkit.init(project="d", config={"bs": 1.0, "opt": 1}) as b:
+        pass
+    rows = {line.split()[0]: line.split()[1:] for line in cli(capsys, "diff", f"d/{a.id}", f"d/{b.id}").splitlines()[2:]}
+    assert rows == {"bs": ["1", "1.0"], "opt": ["'1'", "1"], "warmup": ["None", "(missing)"]}
+    data = json.loads(cli(capsys, "diff", f"d/{a.id}", f"d/{b.id}", "--json"))
+    assert type(data["bs"][a.id]) is int and type(data["bs"][b.id]) is float
+    assert data["warmup"] == {a.id: None} and data["opt"] == {a.id: "1", b.id: 1}
