@@ -9,7 +9,6 @@ from typing import Any, overload
 
 from ._errors import RunNotFoundError, UsageError
 from ._filters import check_filters, matches, parse_order, sort_documents
-from ._local_store import LocalStore
 from ._store import Store
 
 __all__ = ["Api", "ApiRun", "Project", "Runs"]
@@ -103,10 +102,11 @@ class ApiRun:
         }
 
     # -- history ---------------------------------------------------------------------------------
-    def scan_history(self, keys: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+    def scan_history(self, keys: Sequence[str] | None = None, *, include_superseded: bool = False) -> Iterator[dict[str, Any]]:
         """Every history row in order. With ``keys``, only rows holding all of them, reduced to
-        those keys and ``_step``."""
-        rows = self._store.iter_history(self.project, self.id)
+        those keys and ``_step``. Rows a rewind (``init(resume_from_step=N)``) superseded are left
+        out unless ``include_superseded=True``; then they come flagged ``"_superseded": True``."""
+        rows = self._store.iter_history(self.project, self.id, include_superseded=include_superseded)
         if keys is None:
             return rows  # no per-row generator step on the common path
         return _select(rows, list(keys))
@@ -156,6 +156,27 @@ class ApiRun:
     def delete(self) -> None:
         """Delete the run and its history from the store."""
         self._store.delete_run(self.project, self.id)
+
+    # -- run context: system metrics and files (core/_api_context.py) ----------------------------
+    def system_metrics(self, keys: Sequence[str] | None = None, samples: int | None = None, pandas: bool = True) -> Any:
+        """The system stream (CPU, memory, disk, network, GPUs; keys in ``trackkit._system_metrics``),
+        one row per sample keyed by ``_timestamp``; with ``samples``, cut into that many time buckets.
+        A pandas DataFrame when pandas is installed (and ``pandas=True``), else a list of dicts."""
+        from ._api_context import system_metrics
+
+        return system_metrics(self._store, self.project, self.id, keys, samples, pandas)
+
+    def files(self) -> list[Any]:
+        """The run's files (``output.log``, ``diff.patch``, ``requirements.txt``, ``run.save`` files), by name."""
+        from ._api_context import list_run_files
+
+        return list_run_files(self._store, self.project, self.id)
+
+    def file(self, name: str) -> Any:
+        """One file of the run: ``run.file("output.log").download(root=".")``."""
+        from ._api_context import run_file
+
+        return run_file(self._store, self.project, self.id, name)
 
 
 def _removed_paths(before: Mapping[str, Any], after: Mapping[str, Any], prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -240,7 +261,8 @@ class Runs(Sequence[ApiRun]):
 
 
 class Api:
-    """Read and edit runs in a store (``./trackkit`` unless ``dir=`` or ``TRACKKIT_DIR``).
+    """Read and edit runs in a store: ``store=`` (a store, path or URL), else ``dir=``, else
+    ``TRACKKIT_STORE``, else ``TRACKKIT_DIR``, else ``./trackkit-runs``.
 
     Example:
         >>> api = trackkit.Api()
@@ -248,11 +270,10 @@ class Api:
         >>> best.config["lr"], best.summary["val_acc"]
     """
 
-    def __init__(self, dir: str | os.PathLike[str] | None = None, *, store: Store | None = None) -> None:
-        if store is None:
-            root = os.fspath(dir) if dir is not None else os.environ.get("TRACKKIT_DIR") or os.path.join(os.getcwd(), "trackkit")
-            store = LocalStore(root)
-        self.store = store
+    def __init__(self, dir: str | os.PathLike[str] | None = None, *, store: Store | str | os.PathLike[str] | None = None) -> None:
+        from ._stores import resolve_store  # store= > dir= > TRACKKIT_STORE > TRACKKIT_DIR > ./trackkit-runs
+
+        self.store: Store = resolve_store(store, dir)
 
     def projects(self) -> list[Project]:
         """The projects in the store."""
@@ -275,11 +296,24 @@ class Api:
             projects = [path.strip("/").split("/")[-1]]
         return Runs(self.store, projects, filters, order)
 
+    def _is_entity_of_runs_run(self, entity: str, run_id: str) -> bool:
+        """Whether ``entity/runs/run_id`` names run ``run_id`` of a project called "runs" (rather
+        than run ``run_id`` of project ``entity`` in W&B's ``project/runs/run_id`` form)."""
+        if run_id not in self.store.run_ids("runs"):
+            return False
+        if run_id not in self.store.run_ids(entity):
+            return True
+        return bool(ApiRun(self.store, "runs", run_id).entity == entity)
+
     def run(self, path: str) -> ApiRun:
-        """A run by ``"project/run_id"``, ``"entity/project/run_id"``, ``"project:run_id"`` or a bare id."""
+        """A run by ``"project/run_id"``, ``"entity/project/run_id"``, ``"entity/project/runs/run_id"``,
+        ``"project:run_id"`` or a bare id."""
         parts = [p for p in path.replace(":", "/").strip("/").split("/") if p]
-        if "runs" in parts[:-1]:
-            parts.remove("runs")
+        # W&B's "entity/project/runs/id" (and "project/runs/id"), but a project may be named "runs"
+        if len(parts) == 4 and parts[2] == "runs":
+            del parts[2]
+        elif len(parts) == 3 and parts[1] == "runs" and not self._is_entity_of_runs_run(parts[0], parts[2]):
+            del parts[1]
         if not parts or len(parts) > 3:
             raise UsageError(f"run path {path!r} is not valid; use 'project/run_id' or 'entity/project/run_id'.")
         run_id = parts[-1]

@@ -177,3 +177,17 @@ def test_diff_shows_1_and_1_0_and_none_and_missing_as_different(capsys) -> None:
     data = json.loads(cli(capsys, "diff", f"d/{a.id}", f"d/{b.id}", "--json"))
     assert type(data["bs"][a.id]) is int and type(data["bs"][b.id]) is float
     assert data["warmup"] == {a.id: None} and data["opt"] == {a.id: "1", b.id: 1}
+
+
+# -- run paths and projects -----------------------------------------------------------------------------
+def test_a_project_named_runs_is_found_by_its_path(capsys) -> None:
+    """`trackkit show runs/zz` shows run zz of project "runs", even when another project has a zz."""
+    with trackkit.init(project="runs", id="zz", name="in-runs"):
+        pass
+    with trackkit.init(project="other", id="zz", name="in-other"):
+        pass
+    assert json.loads(cli(capsys, "show", "runs/zz", "--json"))["name"] == "in-runs"
+    api = trackkit.Api()
+    assert api.run("local/runs/zz").name == "in-runs"
+    assert api.run("other/runs/zz").name == "in-other"  # W&B's project/runs/id: "other" is no entity of runs/zz
+    assert api.run("local/other/runs/zz").name == "in-other"
