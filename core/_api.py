@@ -9,6 +9,7 @@ from typing import Any, overload
 
 from ._errors import RunNotFoundError, UsageError
 from ._filters import check_filters, matches, parse_order, sort_documents
+from ._local_store import LocalStore
 from ._store import Store
 
 __all__ = ["Api", "ApiRun", "Project", "Runs"]
@@ -102,11 +103,10 @@ class ApiRun:
         }
 
     # -- history ---------------------------------------------------------------------------------
-    def scan_history(self, keys: Sequence[str] | None = None, *, include_superseded: bool = False) -> Iterator[dict[str, Any]]:
+    def scan_history(self, keys: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
         """Every history row in order. With ``keys``, only rows holding all of them, reduced to
-        those keys and ``_step``. Rows a rewind (``init(resume_from_step=N)``) superseded are left
-        out unless ``include_superseded=True``; then they come flagged ``"_superseded": True``."""
-        rows = self._store.iter_history(self.project, self.id, include_superseded=include_superseded)
+        those keys and ``_step``."""
+        rows = self._store.iter_history(self.project, self.id)
         if keys is None:
             return rows  # no per-row generator step on the common path
         return _select(rows, list(keys))
@@ -156,27 +156,6 @@ class ApiRun:
     def delete(self) -> None:
         """Delete the run and its history from the store."""
         self._store.delete_run(self.project, self.id)
-
-    # -- run context: system metrics and files (core/_api_context.py) ----------------------------
-    def system_metrics(self, keys: Sequence[str] | None = None, samples: int | None = None, pandas: bool = True) -> Any:
-        """The system stream (CPU, memory, disk, network, GPUs; keys in ``trackkit._system_metrics``),
-        one row per sample keyed by ``_timestamp``; with ``samples``, cut into that many time buckets.
-        A pandas DataFrame when pandas is installed (and ``pandas=True``), else a list of dicts."""
-        from ._api_context import system_metrics
-
-        return system_metrics(self._store, self.project, self.id, keys, samples, pandas)
-
-    def files(self) -> list[Any]:
-        """The run's files (``output.log``, ``diff.patch``, ``requirements.txt``, ``run.save`` files), by name."""
-        from ._api_context import list_run_files
-
-        return list_run_files(self._store, self.project, self.id)
-
-    def file(self, name: str) -> Any:
-        """One file of the run: ``run.file("output.log").download(root=".")``."""
-        from ._api_context import run_file
-
-        return run_file(self._store, self.project, self.id, name)
 
 
 def _removed_paths(before: Mapping[str, Any], after: Mapping[str, Any], prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -261,8 +240,7 @@ class Runs(Sequence[ApiRun]):
 
 
 class Api:
-    """Read and edit runs in a store: ``store=`` (a store, path or URL), else ``dir=``, else
-    ``TRACKKIT_STORE``, else ``TRACKKIT_DIR``, else ``./trackkit-runs``.
+    """Read and edit runs in a store (``./trackkit`` unless ``dir=`` or ``TRACKKIT_DIR``).
 
     Example:
         >>> api = trackkit.Api()
@@ -270,10 +248,11 @@ class Api:
         >>> best.config["lr"], best.summary["val_acc"]
     """
 
-    def __init__(self, dir: str | os.PathLike[str] | None = None, *, store: Store | str | os.PathLike[str] | None = None) -> None:
-        from ._stores import resolve_store  # store= > dir= > TRACKKIT_STORE > TRACKKIT_DIR > ./trackkit-runs
-
-        self.store: Store = resolve_store(store, dir)
+    def __init__(self, dir: str | os.PathLike[str] | None = None, *, store: Store | None = None) -> None:
+        if store is None:
+            root = os.fspath(dir) if dir is not None else os.environ.get("TRACKKIT_DIR") or os.path.join(os.getcwd(), "trackkit")
+            store = LocalStore(root)
+        self.store = store
 
     def projects(self) -> list[Project]:
         """The projects in the store."""
