@@ -74,6 +74,15 @@ def check_name(kind: str, value: str) -> str:
     return value
 
 
+def _holds_run(path: str) -> bool:
+    """Whether a directory holds at least one run (a subdirectory with ``run.json``)."""
+    try:
+        with os.scandir(path) as entries:
+            return any(os.path.exists(os.path.join(e.path, "run.json")) for e in entries)
+    except OSError:
+        return False
+
+
 def _write_json_atomic(path: str, document: Any) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
@@ -299,7 +308,9 @@ class LocalStore:
         except FileNotFoundError:
             return []
         with entries:
-            return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+            # trackkit's own folders and others' (.git, .ipynb_checkpoints) start with "." and hold no
+            # <run>/run.json; a project whose name starts with "." does (H1b)
+            return sorted(e.name for e in entries if e.is_dir() and (not e.name.startswith(".") or _holds_run(e.path)))
 
     def run_ids(self, project: str) -> list[str]:
         try:

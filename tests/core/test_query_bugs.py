@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -191,3 +192,17 @@ def test_a_project_named_runs_is_found_by_its_path(capsys) -> None:
     assert api.run("local/runs/zz").name == "in-runs"
     assert api.run("other/runs/zz").name == "in-other"  # W&B's project/runs/id: "other" is no entity of runs/zz
     assert api.run("local/other/runs/zz").name == "in-other"
+
+
+def test_a_project_starting_with_a_dot_is_listed_and_other_dot_folders_are_not(isolated_store: Path, capsys) -> None:
+    """A ".hidden" project shows in projects() and runs(); .git or .ipynb_checkpoints in the store do not."""
+    with trackkit.init(project=".hidden", name="dotted"):
+        pass
+    with trackkit.init(project="plain", name="plain"):
+        pass
+    for folder in (".git/objects/ab", ".ipynb_checkpoints", ".trackkit/cache"):
+        (isolated_store / folder).mkdir(parents=True)
+    api = trackkit.Api()
+    assert [p.name for p in api.projects()] == [".hidden", "plain"]
+    assert sorted(r.name for r in api.runs()) == ["dotted", "plain"]
+    assert [p["name"] for p in json.loads(cli(capsys, "projects", "--json"))] == [".hidden", "plain"]
