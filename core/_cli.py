@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -322,7 +323,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "doctor": _cmd_doctor}
     try:
         handlers[args.command](api, args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
     except TrackkitError as error:
         print(f"trackkit: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `trackkit show ... | head`: the reader is gone; stop quietly like a Unix tool
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool stopped by a closed pipe
     return 0

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -206,3 +209,21 @@ def test_a_project_starting_with_a_dot_is_listed_and_other_dot_folders_are_not(i
     assert [p.name for p in api.projects()] == [".hidden", "plain"]
     assert sorted(r.name for r in api.runs()) == ["dotted", "plain"]
     assert [p["name"] for p in json.loads(cli(capsys, "projects", "--json"))] == [".hidden", "plain"]
+
+
+# -- a closed pipe ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("command", ["show", "runs", "diff"])
+def test_output_into_head_ends_without_a_traceback(command: str, isolated_store: Path) -> None:
+    """`trackkit show ... | head` (and runs, diff) stop quietly when the reader goes away."""
+    with trackkit.init(project="big", config={f"key_{i:05d}": "x" * 40 for i in range(3000)}) as run:
+        pass
+    args = {"show": ["show", f"big/{run.id}"], "runs": ["runs", "big", "--json"], "diff": ["diff", run.id, "--all"]}
+    process = subprocess.Popen([sys.executable, "-m", "trackkit", *args[command]], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env={**os.environ, "TRACKKIT_DIR": str(isolated_store)})
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.readline()
+    process.stdout.close()  # what `head -1` does
+    err = process.stderr.read().decode()
+    process.stderr.close()
+    assert process.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err
