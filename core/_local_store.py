@@ -177,8 +177,9 @@ class LocalRunSink:
         _write_json_atomic(os.path.join(self.run_dir, "summary.json"), document)
 
     def append_history(self, rows: Sequence[dict[str, Any]]) -> None:
-        dumps = json.JSONEncoder(allow_nan=True, separators=(",", ":"), default=repr).encode
-        payload = ("\n".join([dumps(row) for row in rows]) + "\n").encode("utf-8")
+        from ._jsonl import encode_rows  # orjson where exact (no NaN/inf lost), the standard library elsewhere
+
+        payload = encode_rows(rows)
         fd = os.open(self._history_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             start = os.fstat(fd).st_size

@@ -26,8 +26,8 @@ from ._writer import BackgroundWriter
 __all__ = ["Run", "RunState"]
 
 _PLAIN = frozenset((int, float, str, bool, type(None)))
-#: Rows queued before the writer is woken ahead of its interval.
-WAKE_WRITER_AT = 5000
+#: Rows queued before the writer is woken ahead of its interval (and past its bound, waited for: ``keep_pace``).
+WAKE_WRITER_AT = 1000
 RunState = str  # "running" | "finished" | "failed" | "crashed"
 
 
@@ -92,6 +92,8 @@ class Run:
             name=self.id,
             interval=settings.flush_interval,
             max_buffered_rows=settings.max_buffered_rows,
+            max_queued_rows=settings.max_queued_rows,
+            heartbeat_interval=min(5.0, settings.heartbeat_timeout / 3),
             on_cycle=self._on_writer_cycle,
         )
         self._queue = self._writer.queue
@@ -258,8 +260,8 @@ class Run:
         self.summary.observe(row)
         queue = self._queue
         queue.append(row)
-        if len(queue) == WAKE_WRITER_AT:  # a fast loop: write while it runs, so finish() has little left
-            self._writer.wake()
+        if len(queue) >= WAKE_WRITER_AT:  # a fast loop: write while it runs, so memory stays flat and finish() quick
+            self._writer.keep_pace()
 
     def _sync_step_metrics(self, row: dict[str, Any]) -> None:
         last = self.summary._last

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from ._errors import UsageError
 
-__all__ = ["MODES", "RESUME_MODES", "Settings", "env_flag", "resolve"]
+__all__ = ["MODES", "RESUME_MODES", "Settings", "env_flag", "heartbeat_timeout", "resolve"]
 
 MODES = ("local", "offline", "disabled")
 RESUME_MODES = ("allow", "must", "never")
@@ -32,6 +32,11 @@ def _env_float(name: str, default: float) -> float:
         raise UsageError(f"environment variable {name}={raw!r} must be a number of seconds.") from None
 
 
+def heartbeat_timeout() -> float:
+    """Seconds after which a ``running`` run whose writer is gone counts as crashed (``TRACKKIT_HEARTBEAT_TIMEOUT``)."""
+    return _env_float("TRACKKIT_HEARTBEAT_TIMEOUT", 30.0)
+
+
 class Settings(NamedTuple):
     """Resolved settings of one run."""
 
@@ -43,6 +48,8 @@ class Settings(NamedTuple):
     flush_interval: float
     finish_timeout: float
     max_buffered_rows: int
+    max_queued_rows: int = 5_000  # rows the writer may fall behind by before log() waits (_writer)
+    heartbeat_timeout: float = 30.0
 
 
 def resolve(
@@ -71,4 +78,6 @@ def resolve(
         flush_interval=_env_float("TRACKKIT_FLUSH_INTERVAL", 1.0),
         finish_timeout=_env_float("TRACKKIT_FINISH_TIMEOUT", 10.0),
         max_buffered_rows=int(_env_float("TRACKKIT_MAX_BUFFERED_ROWS", 1_000_000)),
+        max_queued_rows=int(_env_float("TRACKKIT_MAX_QUEUED_ROWS", 5_000)),
+        heartbeat_timeout=heartbeat_timeout(),
     )
