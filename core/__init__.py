@@ -33,6 +33,7 @@ from ._session import current_run as _current_run
 from ._session import init
 from ._session import require_run as _require_run
 from ._store import RunSink, Store
+from ._stores import open_store
 from ._summary import Summary
 
 __version__ = "0.1.0"
@@ -65,6 +66,7 @@ __all__ = [
     "finish",
     "init",
     "log",
+    "open_store",
     "run",
     "summary",
 ]

@@ -9,7 +9,6 @@ from typing import Any, overload
 
 from ._errors import RunNotFoundError, UsageError
 from ._filters import check_filters, matches, parse_order, sort_documents
-from ._local_store import LocalStore
 from ._store import Store
 
 __all__ = ["Api", "ApiRun", "Project", "Runs"]
@@ -240,7 +239,8 @@ class Runs(Sequence[ApiRun]):
 
 
 class Api:
-    """Read and edit runs in a store (``./trackkit`` unless ``dir=`` or ``TRACKKIT_DIR``).
+    """Read and edit runs in a store: ``store=`` (a store, path or URL), else ``dir=``, else
+    ``TRACKKIT_STORE``, else ``TRACKKIT_DIR``, else ``./trackkit-runs``.
 
     Example:
         >>> api = trackkit.Api()
@@ -248,11 +248,10 @@ class Api:
         >>> best.config["lr"], best.summary["val_acc"]
     """
 
-    def __init__(self, dir: str | os.PathLike[str] | None = None, *, store: Store | None = None) -> None:
-        if store is None:
-            root = os.fspath(dir) if dir is not None else os.environ.get("TRACKKIT_DIR") or os.path.join(os.getcwd(), "trackkit")
-            store = LocalStore(root)
-        self.store = store
+    def __init__(self, dir: str | os.PathLike[str] | None = None, *, store: Store | str | os.PathLike[str] | None = None) -> None:
+        from ._stores import resolve_store  # store= > dir= > TRACKKIT_STORE > TRACKKIT_DIR > ./trackkit-runs
+
+        self.store: Store = resolve_store(store, dir)
 
     def projects(self) -> list[Project]:
         """The projects in the store."""

@@ -286,7 +286,8 @@ def _cmd_doctor(api: Api, args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trackkit", description="Look at the runs in a trackkit store.")
-    parser.add_argument("--dir", help="the store directory (default: $TRACKKIT_DIR or ./trackkit)")
+    parser.add_argument("--store", help="a store path or URL: /path, file:///path, http(s)://host:port (default: $TRACKKIT_STORE)")
+    parser.add_argument("--dir", help="the store directory (default: $TRACKKIT_DIR or ./trackkit-runs)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -318,10 +319,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             argv[index : index + 2] = [f"--sort={argv[index + 1]}"]
             break
     args = build_parser().parse_args(argv)
-    api = Api(args.dir)
     handlers = {"projects": _cmd_projects, "runs": _cmd_runs, "show": _cmd_show, "diff": _cmd_diff,
                 "doctor": _cmd_doctor}
     try:
+        api = Api(args.dir, store=args.store)  # a bad --store or $TRACKKIT_STORE is a message, not a traceback
         handlers[args.command](api, args)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
     except TrackkitError as error:

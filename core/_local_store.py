@@ -47,8 +47,9 @@ except ImportError:  # pragma: no cover - Windows
 __all__ = ["HEARTBEAT_TIMEOUT", "LocalRunSink", "LocalStore", "check_name", "hostname", "read_history_file"]
 
 HISTORY = "history.jsonl"
-#: A running run whose heartbeat is older than this (seconds) and whose writer is gone is "crashed".
-HEARTBEAT_TIMEOUT = float(os.environ.get("TRACKKIT_HEARTBEAT_TIMEOUT", "30"))
+#: A running run whose heartbeat is older than this (seconds) and whose writer is gone is "crashed";
+#: the default of ``TRACKKIT_HEARTBEAT_TIMEOUT``, which each ``LocalStore`` reads when it is made.
+HEARTBEAT_TIMEOUT = 30.0
 
 
 def hostname() -> str:
@@ -228,7 +229,10 @@ class LocalStore:
     """Runs as directories of plain files under ``root`` (see the module docstring)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
+        from ._settings import heartbeat_timeout
+
         self.location = os.path.abspath(os.fspath(root))
+        self.heartbeat_timeout = heartbeat_timeout()
 
     def __repr__(self) -> str:
         return f"LocalStore({self.location!r})"
@@ -321,6 +325,25 @@ class LocalStore:
         with entries:
             return sorted(e.name for e in entries if os.path.exists(os.path.join(e.path, "run.json")))
 
+    def next_run_number(self, project: str) -> int:
+        """The next number for a generated run name (1, 2, ...): a counter file in the project,
+        advanced under a lock, so ``init`` never lists the project (started from the run count)."""
+        project_dir = os.path.join(self.location, check_name("project", project))
+        os.makedirs(project_dir, exist_ok=True)
+        fd = os.open(os.path.join(project_dir, ".run-counter"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = os.read(fd, 64).strip()
+            last = int(raw) if raw.isdigit() else len(self.run_ids(project))
+            os.lseek(fd, 0, os.SEEK_SET)
+            data = b"%d\n" % (last + 1)
+            os.write(fd, data)
+            os.ftruncate(fd, len(data))
+            return last + 1
+        finally:
+            os.close(fd)  # releases the flock
+
     def read_run(self, project: str, run_id: str) -> RunRecord:
         run_dir = self.run_dir(project, run_id)
         if not os.path.exists(os.path.join(run_dir, "run.json")):
@@ -358,7 +381,7 @@ class LocalStore:
             age = time.time() - os.path.getmtime(os.path.join(run_dir, "heartbeat"))
         except OSError:
             return False
-        return age < HEARTBEAT_TIMEOUT
+        return age < self.heartbeat_timeout
 
     def _is_live(self, project: str, run_id: str) -> bool:
         """Whether a process is writing the run right now."""

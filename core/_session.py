@@ -14,13 +14,14 @@ from typing import Any
 from ._config import expand_dotted
 from ._config_files import command_line_config_paths, defaults_paths
 from ._errors import NoActiveRunError, UsageError
-from ._local_store import LocalStore, check_name, hostname
+from ._local_store import check_name, hostname
 from ._memory_store import NullSink
 from ._names import generate_id, generate_name
 from ._run import Run
 from ._settings import resolve
 from ._sources import config_to_dict
 from ._store import Store
+from ._stores import resolve_store, run_number
 
 __all__ = ["current_run", "forget", "init", "require_run"]
 
@@ -83,7 +84,7 @@ def init(
     strict_config: bool = False,
     reinit: str = "finish_previous",
     silent: bool | None = None,
-    store: Store | None = None,
+    store: Store | str | os.PathLike[str] | None = None,
 ) -> Run:
     """Start a run and make it the current one.
 
@@ -93,7 +94,8 @@ def init(
         config: A dict, argparse.Namespace, absl/TF flags, dataclass, pydantic model, OmegaConf
             config, object with attributes, or a path to a YAML file.
         id: Run id (``TRACKKIT_RUN_ID``, else eight random characters).
-        dir: The store directory (``TRACKKIT_DIR``, else ``./trackkit``).
+        dir: The store directory (``TRACKKIT_DIR``, else ``./trackkit-runs``); with an ``http(s)://``
+            store, the local spool.
         mode: ``"local"`` (default; ``"offline"`` means the same) or ``"disabled"`` (a run that
             accepts every call and writes nothing). ``TRACKKIT_MODE``.
         resume: ``"allow"``, ``"must"`` or ``"never"``, with ``id=``: continue an existing run.
@@ -101,7 +103,8 @@ def init(
             ``config.update(..., allow_val_change=True)``.
         reinit: What to do with a run that is still active: ``"finish_previous"`` (default),
             ``"return_previous"`` or ``"create_new"``.
-        store: Another store (``trackkit.testing.MemoryStore()``, later a server).
+        store: A store object (``trackkit.testing.MemoryStore()``) or a path or URL (``file:///path``,
+            ``memory://name``, ``http(s)://host:port``); ``TRACKKIT_STORE``. Wins over ``dir``.
 
     Example:
         >>> with trackkit.init(project="mnist", config={"lr": 0.01}) as run:
@@ -132,10 +135,9 @@ def init(
         import tempfile
 
         run_dir = os.path.join(tempfile.gettempdir(), "trackkit-disabled", run_id)
-        number = 1
+        store = None
     else:
-        store = store if store is not None else LocalStore(settings.dir)
-        number = len(store.run_ids(project_name)) + 1
+        store = resolve_store(store, dir)
         sink, resume_state = store.open_run(project_name, run_id, resume=settings.resume)
         run_dir = getattr(sink, "run_dir", os.path.join(store.location, project_name, run_id))
 
@@ -143,7 +145,7 @@ def init(
     previous = resume_state["record"]["meta"] if resume_state else {}
     meta: dict[str, Any] = {
         "id": run_id,
-        "name": name or previous.get("name") or generate_name(number),
+        "name": name or previous.get("name") or generate_name(run_number(store, project_name) if store is not None else 1),
         "project": project_name,
         "entity": entity or previous.get("entity") or _entity(),
         "state": "running",

@@ -71,7 +71,7 @@ def resolve(
         raise UsageError(f"resume={resume!r} is not known; use 'allow', 'must' or 'never'.")
     return Settings(
         project=project or os.environ.get("TRACKKIT_PROJECT") or "uncategorized",
-        dir=os.fspath(dir) if dir is not None else os.environ.get("TRACKKIT_DIR") or os.path.join(os.getcwd(), "trackkit"),
+        dir=os.fspath(dir) if dir is not None else os.environ.get("TRACKKIT_DIR") or _default_dir(),
         mode=mode,
         resume=resume,
         silent=env_flag("TRACKKIT_SILENT") if silent is None else silent,
@@ -81,3 +81,9 @@ def resolve(
         max_queued_rows=int(_env_float("TRACKKIT_MAX_QUEUED_ROWS", 5_000)),
         heartbeat_timeout=heartbeat_timeout(),
     )
+
+
+def _default_dir() -> str:
+    from ._stores import default_store_dir  # the one place that knows the default folder
+
+    return default_store_dir(note=False)

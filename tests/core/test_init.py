@@ -36,12 +36,12 @@ def test_explicit_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyP
         assert Path(run.dir).is_relative_to(tmp_path / "elsewhere")
 
 
-def test_default_store_is_trackkit_in_the_working_directory(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without dir= or TRACKKIT_DIR, runs go to ./trackkit."""
+def test_default_store_is_trackkit_runs_in_the_working_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without store=, dir=, TRACKKIT_STORE or TRACKKIT_DIR, runs go to ./trackkit-runs (a name no import can pick up)."""
     monkeypatch.delenv("TRACKKIT_DIR")
     with trackkit.init(project="p") as run:
         pass
-    assert Path(run.dir).is_relative_to(Path.cwd() / "trackkit")
+    assert Path(run.dir).is_relative_to(Path.cwd() / "trackkit-runs")
     assert [r.id for r in trackkit.Api().runs("p")] == [run.id]
 
 
