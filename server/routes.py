@@ -150,7 +150,7 @@ async def keys(request: Request) -> Response:
     return json_response({"keys": await run_in_threadpool(_store(request).history_keys, project, run_id)})
 
 
-def _sample_args(source: Any, get: Callable[[str], Any]) -> dict[str, Any]:
+def _sample_args(get: Callable[[str], Any]) -> dict[str, Any]:
     samples = get("samples")
     try:
         samples = 1000 if samples in (None, "") else int(samples)
@@ -169,7 +169,7 @@ async def sample(request: Request) -> Response:
     keys = _list(request, "keys")
     if not keys:
         raise ApiError(400, "bad_request", "keys is required: keys=loss,acc")
-    args = _sample_args(request, request.query_params.get)
+    args = _sample_args(request.query_params.get)
     series = await run_in_threadpool(_store(request).sample_history, project, run_id, keys, **args)
     return json_response({"series": series})
 
@@ -186,7 +186,7 @@ async def sample_many(request: Request) -> Response:
         raise ApiError(413, "too_large", f"at most {MAX_SAMPLE_RUNS} runs per request")
     if not (isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys)):
         raise ApiError(400, "bad_request", "keys must be a non-empty list of key names")
-    args = _sample_args(body, body.get)
+    args = _sample_args(body.get)
     store = _store(request)
 
     def collect() -> list[dict[str, Any]]:
@@ -223,7 +223,7 @@ async def history(request: Request) -> Response:
 
 async def system_sample(request: Request) -> Response:
     project, run_id = _run_path(request)
-    args = _sample_args(request, request.query_params.get)
+    args = _sample_args(request.query_params.get)
     args.pop("x")
     series = await run_in_threadpool(_store(request).sample_system, project, run_id, _list(request, "keys"), **args)
     return json_response({"series": series})
@@ -270,7 +270,7 @@ ROUTES: list[tuple[str, str, Callable[[Request], Any], str, tuple[str, ...]]] = 
     ("GET", _RUN + "/sample", sample, "Min/max buckets of keys along x", ("keys", "x", "samples", "start", "stop")),
     ("POST", "/sample", sample_many, "Min/max buckets of keys for many runs at once", ()),
     ("GET", _RUN + "/history", history, "History rows, unsampled", ("keys", "min_step", "max_step", "limit")),
-    ("GET", _RUN + "/system/sample", system_sample, "System metrics bucketed along wall time", ("keys", "samples", "start", "stop")),
+    ("GET", _RUN + "/system/sample", system_sample, "System metrics bucketed by wall time", ("keys", "samples", "start", "stop")),
     ("GET", _RUN + "/files", files, "The run's files", ()),
     ("GET", _RUN + "/files/{name:path}", file, "Download one run file (streamed)", ()),
     ("GET", "/openapi.json", openapi, "This document", ()),

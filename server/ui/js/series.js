@@ -12,9 +12,9 @@ export function metricMatches(name, pattern) {
   return re.test(name);
 }
 
-/** On a log axis, values <= 0 cannot be drawn: they become gaps (null). */
+/** On a log axis, values <= 0 cannot be drawn: they become gaps (null); alignment holes stay undefined. */
 export function forLog(values) {
-  return values.map((v) => (v === null || !(v > 0) ? null : v));
+  return values.map((v) => (v === undefined ? undefined : v === null || !(v > 0) ? null : v));
 }
 
 /**
@@ -22,7 +22,8 @@ export function forLog(values) {
  * @param {{id: string, series: object|undefined}[]} runs   series = SampledSeries or undefined
  * @param {{smoothing?: number, log?: boolean}} options
  * @returns {{data: (number|null)[][], runs: string[], drawn: number, total: number}}
- *   data = [x, then per run: raw, smoothed, min, max]
+ *   data = [x, then per run: raw, smoothed, min, max]; a run with no point at an x holds `undefined`
+ *   there (uPlot draws across it), a point without a finite value holds `null` (a gap in the line).
  */
 export function chartColumns(runs, options = {}) {
   const smoothing = options.smoothing || 0;
@@ -36,10 +37,9 @@ export function chartColumns(runs, options = {}) {
   let total = 0;
   for (const r of present) {
     const s = r.series;
-    const cols = [new Array(x.length).fill(null), null, new Array(x.length).fill(null), new Array(x.length).fill(null)];
+    const cols = [0, 1, 2, 3].map(() => new Array(x.length).fill(undefined));
     const raw = s.last.map(finiteOrNull);
     const smooth = ema(raw, smoothing);
-    cols[1] = new Array(x.length).fill(null);
     for (let i = 0; i < s.x.length; i++) {
       const at = index.get(s.x[i]);
       cols[0][at] = raw[i];

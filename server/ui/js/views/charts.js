@@ -149,7 +149,7 @@ export class ChartPanel {
     let drawn = 0;
     let total = 0;
     for (const c of Object.values(debug.charts)) { drawn += c.drawn; total += c.total; }
-    this.status.textContent = `${this.runs.length} runs · ${pointsLabel(drawn, total)}`;
+    this.status.textContent = `${this.runs.length} run${this.runs.length === 1 ? "" : "s"} · ${pointsLabel(drawn, total)}`;
   }
 
   drawOne(card, metric, byRun, names, colours) {
@@ -172,7 +172,7 @@ export class ChartPanel {
     shaped.runs.forEach((id, i) => {
       const c = colours.get(id);
       const base = 1 + i * 4;
-      const line = { spanGaps: true, points: { show: false } };
+      const line = { spanGaps: false, points: { show: false } };
       series.push({ ...line, label: names.get(id), stroke: smoothing ? alpha(c, 0.3) : c, width: 1 });
       series.push({ ...line, label: names.get(id) + " (smoothed)", stroke: c, width: 1.5, show: smoothing > 0 });
       series.push({ ...line, label: "min", stroke: "transparent", width: 0 });

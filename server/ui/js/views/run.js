@@ -53,7 +53,8 @@ export async function runView(root, route, nav) {
   const chartsBox = h("section", { class: "charts", id: "charts" });
   const systemBox = h("section", { class: "charts", id: "system-charts" });
   const changes = config.changes || [];
-  const metaEntries = META_SHOWN.filter((k) => meta[k] !== undefined && meta[k] !== null).map((k) => [k, meta[k]]);
+  const metaEntries = META_SHOWN.filter((k) => meta[k] !== undefined && meta[k] !== null)
+    .flatMap((k) => (typeof meta[k] === "object" && !Array.isArray(meta[k]) ? Object.entries(flatten(meta[k], k)) : [[k, meta[k]]]));
   replace(root,
     h("nav", { class: "crumbs" }, h("a", { href: formatHash([]) }, "projects"), " / ",
       h("a", { href: formatHash(["projects", project]) }, project), " / ", h("span", {}, meta.name || runId)),

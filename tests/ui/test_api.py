@@ -1,0 +1,114 @@
+"""The HTTP API the UI reads, against the same real ``trackkit ui`` process: JSON errors with the
+right status, non-finite floats as strings, security headers, limits, health and OpenAPI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ui_support import UiServer
+
+
+def test_runs_query_takes_the_filter_language_and_json(server: Any) -> None:
+    """`q=` is the CLI's filter text, `filters=` the JSON form; both give the same runs, sorted and paged."""
+    status, _, text_page = server.request("GET", "/api/v1/projects/demo/runs?q=config.lr%3C0.05&order=-config.lr&limit=2")
+    assert status == 200
+    assert text_page["total"] == 3
+    assert [r["config"]["lr"] for r in text_page["runs"]] == [0.03, 0.01]
+    _, _, json_page = server.request(
+        "GET", "/api/v1/projects/demo/runs?filters=%7B%22config.lr%22%3A%7B%22%24lt%22%3A0.05%7D%7D&order=-config.lr&limit=2")
+    assert json_page == text_page
+    _, _, parsed = server.request("GET", "/api/v1/filter?q=config.lr%3C0.05")
+    assert parsed == {"filters": {"config.lr": {"$lt": 0.05}}}
+
+
+def test_non_finite_floats_travel_as_strings(server: Any, store: Any) -> None:
+    """A NaN summary is the string "NaN" on the wire (JSON has no NaN)."""
+    _, runs = store
+    _, _, record = server.request("GET", f"/api/v1/projects/demo/runs/{runs['diverged']['id']}")
+    assert record["summary"]["values"]["loss"] == "NaN"
+
+
+def test_sample_many_runs_in_one_request(server: Any, store: Any) -> None:
+    """POST /sample answers a series per run; one missing run does not fail the others."""
+    _, runs = store
+    status, _, body = server.request("POST", "/api/v1/sample", {
+        "runs": [["demo", runs["lr-0.1"]["id"]], ["demo", "missing"]], "keys": ["loss"], "samples": 10})
+    assert status == 200
+    first, missing = body["runs"]
+    assert len(first["series"]["loss"]["x"]) == 10
+    assert max(first["series"]["loss"]["max"]) >= 1000.0
+    assert missing["series"] == {} and "missing" in missing["error"]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "code"), [
+    ("GET", "/api/v1/projects/demo/runs/nope", None, 404, "not_found"),
+    ("GET", "/api/v1/projects/demo/runs?limit=abc", None, 400, "bad_request"),
+    ("GET", "/api/v1/projects/demo/runs?filters=%7Bbad", None, 400, "bad_request"),
+    ("GET", "/api/v1/projects/demo/runs?filters=%7B%22config.lr%22%3A%7B%22%24where%22%3A1%7D%7D", None, 400, "bad_request"),
+    ("POST", "/api/v1/sample", {"runs": "x", "keys": ["loss"]}, 400, "bad_request"),
+    ("PATCH", "/api/v1/projects/demo/runs/nope", {"tags": "notalist"}, 400, "bad_request"),
+    ("GET", "/api/v1/nowhere", None, 404, "not_found"),
+])
+def test_errors_are_json_with_the_right_status(server: Any, method: str, path: str, body: Any, status: int, code: str) -> None:
+    got, headers, answer = server.request(method, path, body)
+    assert (got, answer["error"]["code"]) == (status, code)
+    assert answer["error"]["message"]
+    assert headers["content-type"].startswith("application/json")
+
+
+def test_oversized_bodies_get_413(server: Any) -> None:
+    status, _, answer = server.request("POST", "/api/v1/sample", raw=b"[" + b"1," * 600_000 + b"1]")
+    assert status == 413 and answer["error"]["code"] == "too_large"
+
+
+def test_every_response_forbids_inline_scripts(server: Any) -> None:
+    """The page and the API carry a CSP without 'unsafe-inline', and never get sniffed."""
+    for path in ("/", "/api/v1/projects", "/ui/js/main.js"):
+        status, headers, _ = server.request("GET", path) if path.startswith("/api") else _raw(server, path)
+        assert status == 200
+        assert "script-src 'self'" in headers["content-security-policy"]
+        assert "unsafe-inline" not in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+
+
+def _raw(server: Any, path: str) -> tuple[int, dict[str, str], None]:
+    import urllib.request
+
+    with urllib.request.urlopen(server.url.rstrip("/") + path, timeout=10) as response:
+        return response.status, {k.lower(): v for k, v in response.headers.items()}, None
+
+
+def test_health_readiness_and_openapi(server: Any) -> None:
+    assert server.request("GET", "/healthz")[2] == {"status": "ok"}
+    assert server.request("GET", "/readyz")[2] == {"status": "ready"}
+    _, _, document = server.request("GET", "/api/v1/openapi.json")
+    assert document["openapi"].startswith("3.")
+    assert "/api/v1/projects/{project}/runs" in document["paths"]
+    assert "patch" in document["paths"]["/api/v1/projects/{project}/runs/{run}"]
+
+
+def test_read_only_ui_refuses_edits(store: Any) -> None:
+    """`trackkit ui --read-only` answers 403 to a tag edit and the run keeps its tags."""
+    root, runs = store
+    run_id = runs["lr-0.1"]["id"]
+    server = UiServer(Path(root), "--read-only")
+    try:
+        status, _, answer = server.request("PATCH", f"/api/v1/projects/demo/runs/{run_id}", {"tags": ["hacked"]})
+        assert (status, answer["error"]["code"]) == (403, "forbidden")
+        assert server.request("GET", f"/api/v1/projects/demo/runs/{run_id}")[2]["meta"]["tags"] == ["sweep"]
+    finally:
+        server.stop()
+
+
+def test_the_port_moves_on_when_taken(store: Any, server: Any) -> None:
+    """A second `trackkit ui` asked for a busy port takes the next free one and prints it."""
+    root, _ = store
+    busy = server.url.rsplit(":", 1)[1].strip("/")
+    second = UiServer(Path(root), "--port", busy)  # the later --port wins in argparse
+    try:
+        assert second.url != server.url
+        assert second.request("GET", "/healthz")[0] == 200
+    finally:
+        second.stop()

@@ -1,0 +1,106 @@
+"""The UI's pure JavaScript (smoothing, chart data shaping, table columns, URL state), imported as
+the ES modules the UI ships and run in the same headless Chromium."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from ui_support import open_view
+
+
+@pytest.fixture
+def js(page: Any) -> Any:
+    """Call an exported function of a UI module: js("smooth.js", "ema", [1, 2], 0.5)."""
+    open_view(page, "#/")
+
+    def call(module: str, name: str, *args: Any) -> Any:
+        return page.evaluate("async ([module, name, args]) => (await import('/ui/js/' + module))[name](...args)",
+                             [module, name, list(args)])
+
+    return call
+
+
+def test_ema_debiases_the_start_and_skips_gaps(js: Any) -> None:
+    """A constant stays constant from the first point (bias correction), as in TensorBoard."""
+    assert js("smooth.js", "ema", [5, 5, 5, 5], 0.9) == pytest.approx([5, 5, 5, 5])
+    assert js("smooth.js", "ema", [0, 10], 0.5) == pytest.approx([0, 20 / 3])
+    assert js("smooth.js", "ema", [1, None, 3], 0.0) == [1, None, 3]
+    smoothed = js("smooth.js", "ema", [1, None, 3], 0.5)
+    assert smoothed[1] is None and smoothed[2] == pytest.approx((0.5 * 0.5 * 1 + 0.5 * 3) / 0.75)
+
+
+def test_ema_matches_a_python_reference(js: Any) -> None:
+    """The smoothing is the exponential moving average with bias correction, point by point."""
+    values = [math.sin(i / 3) * 10 + i for i in range(50)]
+    weight = 0.8
+    expected, last = [], 0.0
+    for n, value in enumerate(values, start=1):
+        last = last * weight + (1 - weight) * value
+        expected.append(last / (1 - weight**n))
+    assert js("smooth.js", "ema", values, weight) == pytest.approx(expected)
+
+
+def test_chart_columns_align_runs_on_one_x_and_keep_min_max(js: Any) -> None:
+    """Two runs with different x values share one x column; each run's band is its min/max."""
+    a = {"x": [0, 10], "last": [1, 2], "min": [0.5, 1.5], "max": [1.5, 9], "total": 20}
+    b = {"x": [5], "last": [7], "min": [7], "max": [7], "total": 1}
+    out = js("series.js", "chartColumns", [{"id": "a", "series": a}, {"id": "b", "series": b}, {"id": "c"}], {})
+    assert out["runs"] == ["a", "b"]
+    assert out["data"][0] == [0, 5, 10]
+    assert out["data"][1] == [1, None, 2]  # undefined (no point of a at x=5) arrives as None
+    assert out["data"][4] == [1.5, None, 9]
+    assert out["data"][5] == [None, 7, None]
+    assert (out["drawn"], out["total"]) == (3, 21)
+
+
+def test_log_scale_turns_non_positive_values_into_gaps(js: Any) -> None:
+    assert js("series.js", "forLog", [1, 0, -2, None, 0.5]) == [1, None, None, None, 0.5]
+
+
+def test_metric_search_takes_globs_and_substrings(js: Any) -> None:
+    assert js("series.js", "metricMatches", "val/loss", "val/*") is True
+    assert js("series.js", "metricMatches", "train/loss", "val/*") is False
+    assert js("series.js", "metricMatches", "train/loss", "LOSS") is True
+    assert js("series.js", "metricMatches", "a.b", "a?b") is True
+    assert js("series.js", "metricMatches", "anything", "") is True
+
+
+def test_points_label_says_how_many_points_are_drawn(js: Any) -> None:
+    assert js("series.js", "pointsLabel", 500, 100000).startswith("500 of 100,000 points")
+    assert js("series.js", "pointsLabel", 30, 30) == "all 30 points"
+
+
+def test_default_columns_are_the_keys_that_differ(js: Any) -> None:
+    """Keys equal in every run are left out; a key missing from one run differs."""
+    runs = [{"config": {"lr": 0.1, "batch": 32, "optim": {"name": "adam"}}, "summary": {"loss": 1}},
+            {"config": {"lr": 0.2, "batch": 32, "optim": {"name": "sgd"}}, "summary": {"loss": 1}},
+            {"config": {"lr": 0.3, "batch": 32, "optim": {"name": "sgd"}, "extra": 1}, "summary": {"loss": 1}}]
+    assert js("table.js", "defaultColumns", runs) == ["config.extra", "config.lr", "config.optim.name"]
+
+
+def test_cells_format_values_as_text(js: Any) -> None:
+    assert js("table.js", "formatValue", 0.123456789) == "0.123457"
+    assert js("table.js", "formatValue", None) == "-"
+    assert js("table.js", "formatValue", [1, 2]) == "[1,2]"
+    assert js("table.js", "formatDuration", 3725) == "1h 02m"
+    assert js("table.js", "clauseFor", "config.name", "a b") == 'config.name="a b"'
+
+
+def test_url_state_round_trips(js: Any) -> None:
+    """Project names with slashes and spaces and filter text survive the hash."""
+    hash_ = js("url.js", "formatHash", ["projects", "my proj/x"], {"q": "config.lr>0.01, state=finished", "log": True, "x": ""})
+    assert hash_.startswith("#/projects/my%20proj%2Fx?")
+    parsed = js("url.js", "parseHash", hash_)
+    assert parsed == {"path": ["projects", "my proj/x"], "params": {"log": "1", "q": "config.lr>0.01, state=finished"}}
+    assert js("url.js", "toggleOrder", "config.lr", "config.lr") == "-config.lr"
+    assert js("url.js", "toggleOrder", "-config.lr", "config.lr") == "config.lr"
+
+
+def test_api_decodes_non_finite_strings(js: Any) -> None:
+    """The server sends NaN and infinities as strings; the client reads them back as numbers."""
+    out = js("api.js", "decode", '{"a": "NaN", "b": ["Infinity", "-Infinity", "x"]}')
+    assert math.isnan(out["a"])
+    assert out["b"] == [math.inf, -math.inf, "x"]
+    assert js("table.js", "formatValue", float("inf")) == "Infinity"

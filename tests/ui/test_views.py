@@ -1,0 +1,213 @@
+"""The UI's views in headless Chromium over a real ``trackkit ui`` process: what a user sees and clicks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ui_support import LRS, SPIKE, STEPS, XSS_NAME, open_view, screenshot, wait_charts
+
+
+def table_rows(pg: Any) -> list[dict[str, str]]:
+    """The runs table as a list of {column header: cell text}."""
+    return pg.evaluate("""() => {
+        const table = document.querySelector('#runs-table');
+        const heads = [...table.querySelectorAll('thead th')].map((th) => th.textContent.replace(/[▲▼]/g, '').trim());
+        return [...table.querySelectorAll('tbody tr')].map((tr) =>
+            Object.fromEntries([...tr.children].map((td, i) => [heads[i], td.textContent])));
+    }""")
+
+
+def test_projects_list_shows_the_project_with_its_run_count(page: Any) -> None:
+    """The start page lists each project with how many runs it holds, linking to its runs."""
+    open_view(page, "#/")
+    row = page.locator("#projects-table tbody tr").first
+    assert row.locator("td").nth(0).inner_text() == "demo"
+    assert row.locator("td").nth(1).inner_text() == str(len(LRS) + 2)
+    row.locator("a").click()
+    page.wait_for_selector("#runs-table")
+    assert page.url.endswith("#/projects/demo")
+
+
+def test_runs_table_shows_each_run_with_its_values_and_the_differing_keys(page: Any, store: Any) -> None:
+    """One row per run with state and config values; the default columns are the keys that differ
+    (config.lr), not the ones every run shares (config.batch); a NaN summary shows as NaN."""
+    open_view(page, "#/projects/demo")
+    rows = table_rows(page)
+    by_name = {r["name"]: r for r in rows}
+    assert set(by_name) == {f"lr-{lr}" for lr in LRS} | {XSS_NAME, "diverged"}
+    for lr in LRS:
+        assert by_name[f"lr-{lr}"]["config.lr"] == str(lr)
+        assert by_name[f"lr-{lr}"]["state"] == "finished"
+        assert by_name[f"lr-{lr}"]["tags"] == "sweep"
+    assert "config.batch" not in rows[0]
+    assert by_name["diverged"]["summary.loss"] == "NaN"
+    screenshot(page, "runs-table")
+
+
+def test_sorting_by_a_column_reorders_the_rows_and_lands_in_the_url(page: Any) -> None:
+    """Clicking a column header sorts by it ascending, clicking again descending; the URL keeps it."""
+    open_view(page, "#/projects/demo")
+    page.click("button.sort[data-field='config.lr']")
+    page.wait_for_function("() => document.querySelector('#runs-table tbody tr td:nth-child(3)').textContent === 'lr-0.003'")
+    assert [r["config.lr"] for r in table_rows(page)] == ["0.003", "0.01", "0.03", "0.1", "0.5", "3"]
+    assert "order=config.lr" in page.url
+    page.click("button.sort[data-field='config.lr']")
+    page.wait_for_function("() => document.querySelector('#runs-table tbody tr td:nth-child(3)').textContent === 'diverged'")
+    assert [r["config.lr"] for r in table_rows(page)] == ["3", "0.5", "0.1", "0.03", "0.01", "0.003"]
+    assert "order=-config.lr" in page.url
+    page.reload()  # the URL alone brings the same view back
+    page.wait_for_selector("body[data-ready='1']")
+    assert [r["config.lr"] for r in table_rows(page)][0] == "3"
+
+
+def test_a_filter_in_the_cli_language_narrows_the_rows(page: Any) -> None:
+    """The filter box takes `trackkit runs --filter` syntax; a bad filter says why."""
+    open_view(page, "#/projects/demo")
+    page.fill("#filter", "config.lr<0.05, tags=sweep")
+    page.press("#filter", "Enter")
+    page.wait_for_function("() => document.querySelectorAll('#runs-table tbody tr').length === 3")
+    assert sorted(r["name"] for r in table_rows(page)) == ["lr-0.003", "lr-0.01", "lr-0.03"]
+    assert "q=config.lr" in page.url
+    page.fill("#filter", '{"config.lr": {"$bogus": 1}}')
+    page.press("#filter", "Enter")
+    page.wait_for_selector(".messages .notice.error")
+    assert "bogus" in page.inner_text(".messages")
+
+
+def test_paging_walks_through_the_runs(page: Any) -> None:
+    """With limit=2 the table shows two runs at a time and `next` shows the following ones."""
+    open_view(page, "#/projects/demo?limit=2&order=config.lr")
+    assert [r["name"] for r in table_rows(page)] == ["lr-0.003", "lr-0.01"]
+    assert "1–2 of 6 runs" in page.inner_text(".pager")
+    page.click(".pager button:has-text('next')")
+    page.wait_for_function("() => document.querySelector('.pager .count').textContent.startsWith('3–4')")
+    assert [r["name"] for r in table_rows(page)] == ["lr-0.03", "lr-0.1"]
+
+
+def test_a_chart_draws_the_selected_runs(page: Any, store: Any) -> None:
+    """Ticking runs charts exactly those runs, one chart per metric, with every step counted."""
+    _, runs = store
+    open_view(page, "#/projects/demo?order=config.lr&sel=-")
+    page.check(f"tr[data-run='{runs['lr-0.1']['id']}'] input[type=checkbox]")
+    page.wait_for_function("() => window.__trackkit.charts.loss && window.__trackkit.charts.loss.runs.length === 1")
+    page.check(f"tr[data-run='{runs['lr-0.01']['id']}'] input[type=checkbox]")
+    page.wait_for_function("() => window.__trackkit.charts.loss && window.__trackkit.charts.loss.runs.length === 2")
+    chart = wait_charts(page, "loss")
+    assert sorted(chart["runs"]) == sorted(f"demo/{runs[n]['id']}" for n in ("lr-0.1", "lr-0.01"))
+    assert chart["total"] == 2 * STEPS
+    assert 0 < chart["drawn"] < chart["total"]  # bucketed, and the label says so
+    assert len(chart["data"]) == 1 + 4 * 2  # x, then raw / smoothed / min / max per run
+    assert set(page.evaluate("Object.keys(window.__trackkit.charts)")) >= {"loss", "score", "epoch"}
+    label = page.locator(".chart-card[data-metric='loss'] .points").inner_text()
+    assert f"of {2 * STEPS:,} points" in label
+    assert page.locator(".chart-card[data-metric='loss'] canvas").count() == 1
+    # hover shows each run's value at that x
+    box = page.locator(".chart-card[data-metric='loss'] .u-over").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("() => document.querySelectorAll(\".chart-card[data-metric='loss'] .hover-run\").length === 2")
+    assert "lr-0.1: " in page.locator(".chart-card[data-metric='loss'] .chart-hover").inner_text()
+    screenshot(page, "charts")
+
+
+def test_smoothing_and_log_scale_change_the_drawn_data(page: Any, store: Any) -> None:
+    """Smoothing draws an EMA beside the raw curve; log scale drops values <= 0; the URL keeps both."""
+    _, runs = store
+    open_view(page, f"#/projects/demo?sel={runs['lr-0.01']['id']}")
+    before = wait_charts(page, "score")
+    raw, smoothed = before["data"][1], before["data"][2]
+    assert raw == smoothed  # no smoothing yet
+    page.fill("input[aria-label=smoothing]", "0.9")
+    page.wait_for_function("() => window.__trackkit.charts.score.smoothing === 0.9")
+    after = wait_charts(page, "score")
+    assert after["data"][1] == raw  # the raw curve stays (drawn faint)
+    assert after["data"][2] != raw
+    assert "smooth=0.9" in page.url
+    assert any(v is not None and v < 0 for v in after["data"][1])
+    page.check("text=log scale")
+    page.wait_for_function("() => window.__trackkit.charts.score.log === true")
+    logged = wait_charts(page, "score")
+    assert all(v is None or v > 0 for column in logged["data"][1:] for v in column)
+    assert sum(v is None for v in logged["data"][1]) > sum(v is None for v in raw)
+    assert "log=1" in page.url
+    screenshot(page, "charts-smoothed-log")
+
+
+def test_a_spike_shows_in_the_min_max_band(page: Any, store: Any) -> None:
+    """A one-step spike survives bucketing: the band's max holds it even where the line does not."""
+    _, runs = store
+    open_view(page, f"#/projects/demo?sel={runs['lr-0.1']['id']}")
+    chart = wait_charts(page, "loss")
+    assert chart["drawn"] < chart["total"]
+    maxima = [v for v in chart["data"][4] if v is not None]
+    assert max(maxima) >= SPIKE
+    screenshot(page, "spike-band")
+
+
+def test_html_in_run_strings_renders_as_text_and_runs_no_script(page: Any, store: Any) -> None:
+    """A run named `<img src=x onerror=alert(1)>` (tag `<b>bold</b>`, notes with a script) shows
+    those characters and creates no element from them, in the table and on the run page."""
+    _, runs = store
+    open_view(page, "#/projects/demo")
+    cell = page.locator(f"tr[data-run='{runs[XSS_NAME]['id']}'] td.name")
+    assert cell.inner_text() == XSS_NAME
+    assert page.locator("#runs-table img, #runs-table b, #main script").count() == 0
+    open_view(page, f"#/projects/demo/runs/{runs[XSS_NAME]['id']}")
+    assert XSS_NAME in page.inner_text("#run-name")
+    assert page.input_value("#tags") == "<b>bold</b>"
+    assert page.input_value("#notes") == "<script>alert(2)</script>"
+    assert page.locator("#main img, #main b, #main script").count() == 0
+    page.wait_for_timeout(300)
+    assert page.dialogs == []
+    assert page.errors == []
+
+
+def test_run_page_shows_config_with_provenance_summary_and_saves_tags(page: Any, store: Any, server: Any) -> None:
+    """The run page shows the config tree with where each value came from and the summary; editing
+    tags and notes saves them to the store."""
+    _, runs = store
+    run_id = runs["lr-0.03"]["id"]
+    open_view(page, f"#/projects/demo/runs/{run_id}")
+    lr = page.locator("ul.tree li[data-key='lr']")
+    assert lr.locator(".value").inner_text() == "0.03"
+    assert lr.locator(".provenance").inner_text() != ""
+    assert page.locator("ul.tree li[data-key='optim.name'] .value").inner_text() == "adam"
+    assert "loss" in page.inner_text("#summary")
+    wait_charts(page, "loss")
+    page.fill("#tags", "sweep, best")
+    page.fill("#notes", "looks good")
+    page.click("form.edit button[type=submit]")
+    page.wait_for_function("() => document.querySelector('.edit-status').textContent === 'saved'")
+    status, _, record = server.request("GET", f"/api/v1/projects/demo/runs/{run_id}")
+    assert status == 200
+    assert record["meta"]["tags"] == ["sweep", "best"]
+    assert record["meta"]["notes"] == "looks good"
+    screenshot(page, "run-page")
+    server.request("PATCH", f"/api/v1/projects/demo/runs/{run_id}", {"tags": ["sweep"], "notes": None})
+
+
+def test_theme_switch_changes_the_page_colours(page: Any) -> None:
+    """The theme button flips between light and dark and the choice survives a reload."""
+    open_view(page, "#/")
+    first = page.evaluate("document.documentElement.dataset.theme")
+    page.click("#theme")
+    second = page.evaluate("document.documentElement.dataset.theme")
+    assert {first, second} == {"light", "dark"}
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.evaluate("document.documentElement.dataset.theme") == second
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == background
+    if second == "dark":
+        screenshot(page, "projects-dark")
+
+
+def test_the_ui_stays_within_its_size_budget(server: Any) -> None:
+    """All of the UI's JavaScript and CSS together stay under 300 KB uncompressed."""
+    from pathlib import Path
+
+    import trackkit.server
+
+    ui = Path(trackkit.server.__file__).parent / "ui"
+    size = sum(p.stat().st_size for p in ui.rglob("*") if p.suffix in (".js", ".css"))
+    assert size <= 300 * 1024, json.dumps({"bytes": size})
