@@ -15,6 +15,7 @@ from typing import Any
 
 from ._api import Api, ApiRun, Project, Runs
 from ._config import Config, ConfigNode
+from ._context import Settings
 from ._errors import (
     ConfigChangeError,
     ConfigFileError,
@@ -55,6 +56,7 @@ __all__ = [
     "RunNotFoundError",
     "RunSink",
     "Runs",
+    "Settings",
     "StorageWarning",
     "Store",
     "Summary",

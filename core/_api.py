@@ -156,6 +156,27 @@ class ApiRun:
         """Delete the run and its history from the store."""
         self._store.delete_run(self.project, self.id)
 
+    # -- run context: system metrics and files (core/_api_context.py) ----------------------------
+    def system_metrics(self, keys: Sequence[str] | None = None, samples: int | None = None, pandas: bool = True) -> Any:
+        """The system stream (CPU, memory, disk, network, GPUs; keys in ``trackkit._system_metrics``),
+        one row per sample keyed by ``_timestamp``; with ``samples``, cut into that many time buckets.
+        A pandas DataFrame when pandas is installed (and ``pandas=True``), else a list of dicts."""
+        from ._api_context import system_metrics
+
+        return system_metrics(self._store, self.project, self.id, keys, samples, pandas)
+
+    def files(self) -> list[Any]:
+        """The run's files (``output.log``, ``diff.patch``, ``requirements.txt``, ``run.save`` files), by name."""
+        from ._api_context import list_run_files
+
+        return list_run_files(self._store, self.project, self.id)
+
+    def file(self, name: str) -> Any:
+        """One file of the run: ``run.file("output.log").download(root=".")``."""
+        from ._api_context import run_file
+
+        return run_file(self._store, self.project, self.id, name)
+
 
 def _removed_paths(before: Mapping[str, Any], after: Mapping[str, Any], prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
     """Paths present in ``before`` and deleted from the edited ``after``."""

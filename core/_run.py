@@ -97,6 +97,7 @@ class Run:
             on_cycle=self._on_writer_cycle,
         )
         self._queue = self._writer.queue
+        self._context: Any = None  # the run context (_context.RunContext): system metrics, console, exit hooks
 
     # -- identity ------------------------------------------------------------------------------
     @property
@@ -423,6 +424,8 @@ class Run:
         _session.forget(self)
         if self._forked or os.getpid() != self._pid:
             return
+        if self._context is not None:
+            self._context.stop(exit_code)  # queues the last system row, output.log; restores the console and hooks
         state = "finished" if not exit_code else "failed"
         now = time.time()
         self._meta.update(
@@ -466,6 +469,14 @@ class Run:
                 f"{self._writer.rows_written} rows. See it with: trackkit show {self.project}/{self.id}",
                 file=sys.stderr,
             )
+
+    def save(self, path: str | os.PathLike[str], name: str | None = None) -> list[str]:
+        """Put a file into the run, as W&B's ``run.save``: a path or a glob (``"*.ckpt"``), stored under
+        its base name or ``name``; copied by the writer thread (within a second), so it never blocks.
+        Returns the stored names; read them back with ``Api().run(...).files()``."""
+        from ._context import save_file
+
+        return save_file(self, path, name)
 
     def _mark_forked(self) -> None:
         """In a forked child: ignore writes, and let go of the child's copy of the run's lock, so a

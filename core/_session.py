@@ -13,7 +13,9 @@ from typing import Any
 
 from ._config import expand_dotted
 from ._config_files import command_line_config_paths, defaults_paths
+from ._context import resolve_context_settings, start_run_context
 from ._errors import NoActiveRunError, UsageError
+from ._exit_hooks import recorded_exit
 from ._local_store import check_name, hostname
 from ._memory_store import NullSink
 from ._names import generate_id, generate_name
@@ -85,6 +87,7 @@ def init(
     reinit: str = "finish_previous",
     silent: bool | None = None,
     store: Store | str | os.PathLike[str] | None = None,
+    settings: Any = None,
 ) -> Run:
     """Start a run and make it the current one.
 
@@ -105,12 +108,15 @@ def init(
             ``"return_previous"`` or ``"create_new"``.
         store: A store object (``trackkit.testing.MemoryStore()``) or a path or URL (``file:///path``,
             ``memory://name``, ``http(s)://host:port``); ``TRACKKIT_STORE``. Wins over ``dir``.
+        settings: Run-context settings, a ``trackkit.Settings`` or a dict (``{"console": "off"}``):
+            system metrics, console capture, git, environment (see the README's "Run context").
 
     Example:
         >>> with trackkit.init(project="mnist", config={"lr": 0.01}) as run:
         ...     run.log({"loss": 0.5})
     """
     global _current
+    context_settings = resolve_context_settings(settings)  # checked before anything is written
     settings = resolve(project=project, dir=dir, mode=mode, resume=resume, silent=silent)
     if reinit not in ("finish_previous", "return_previous", "create_new"):
         raise UsageError(f"reinit={reinit!r} is not known; use 'finish_previous', 'return_previous' or 'create_new'.")
@@ -187,6 +193,7 @@ def init(
         if reinit != "create_new" or _current is None:
             _current = run
     _install_hooks()
+    run._context = start_run_context(run, context_settings)
     if not settings.silent and settings.mode != "disabled":
         verb = "resumed" if resume_state else "started"
         print(f"trackkit: {verb} run {meta['name']} ({project_name}/{run_id}) in {run_dir}", file=sys.stderr)
@@ -251,7 +258,7 @@ def _at_exit() -> None:
     if _uncaught is not None:
         _finish_all(1, f"{type(_uncaught).__name__}: {_uncaught}")
     else:
-        _finish_all(None, None)
+        _finish_all(*recorded_exit())  # sys.exit(n) outside a `with` block: the code the hook noted
 
 
 def _excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import trackkit
 
 HEAVY = ("torch", "tensorflow", "keras", "transformers", "lightning", "pytorch_lightning", "absl", "numpy",
-         "pandas", "jax", "yaml")
+         "pandas", "jax", "yaml", "psutil", "pynvml")
 
 
 def test_import_trackkit_imports_no_framework_numpy_or_pandas() -> None:
