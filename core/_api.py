@@ -102,10 +102,11 @@ class ApiRun:
         }
 
     # -- history ---------------------------------------------------------------------------------
-    def scan_history(self, keys: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+    def scan_history(self, keys: Sequence[str] | None = None, *, include_superseded: bool = False) -> Iterator[dict[str, Any]]:
         """Every history row in order. With ``keys``, only rows holding all of them, reduced to
-        those keys and ``_step``."""
-        rows = self._store.iter_history(self.project, self.id)
+        those keys and ``_step``. Rows a rewind (``init(resume_from_step=N)``) superseded are left
+        out unless ``include_superseded=True``; then they come flagged ``"_superseded": True``."""
+        rows = self._store.iter_history(self.project, self.id, include_superseded=include_superseded)
         if keys is None:
             return rows  # no per-row generator step on the common path
         return _select(rows, list(keys))

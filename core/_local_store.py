@@ -36,7 +36,7 @@ from ._store import (
     RunPage,
     RunRecord,
     SampledSeries,
-    resolve_checkpoints,
+    resolve_history,
 )
 
 try:  # POSIX; elsewhere liveness falls back to pid and heartbeat checks
@@ -102,13 +102,14 @@ def _read_json(path: str, default: Any) -> Any:
         return default
 
 
-def read_history_file(path: str) -> tuple[list[dict[str, Any]], list[int]]:
-    """All rows of a history file, and the 1-based numbers of lines that were damaged and skipped."""
-    rows, skipped, _ = read_history(path)
+def read_history_file(path: str, include_superseded: bool = False) -> tuple[list[dict[str, Any]], list[int]]:
+    """All rows of a history file (``resolve_history``), and the 1-based numbers of lines that were
+    damaged and skipped."""
+    rows, skipped, _ = read_history(path, include_superseded)
     return rows, skipped
 
 
-def read_history(path: str) -> tuple[list[dict[str, Any]], list[int], bool]:
+def read_history(path: str, include_superseded: bool = False) -> tuple[list[dict[str, Any]], list[int], bool]:
     """Like ``read_history_file``, plus whether the last skipped line is an unterminated tail (a row
     being written by a live process, or cut off by a crash), judged from the same bytes."""
     try:
@@ -123,7 +124,7 @@ def read_history(path: str) -> tuple[list[dict[str, Any]], list[int], bool]:
     try:  # fast path: one C-level parse of the whole file
         rows = json.loads(b"[" + body[:-1].replace(b"\n", b",") + b"]") if body else []  # body ends in one \n
         skipped = [] if complete else [body.count(b"\n") + 1]
-        return _resolved(rows, data), skipped, not complete
+        return _resolved(rows, data, include_superseded), skipped, not complete
     except ValueError:
         pass
     rows, skipped = [], []
@@ -139,12 +140,16 @@ def read_history(path: str) -> tuple[list[dict[str, Any]], list[int], bool]:
             rows.append(row)
         else:
             skipped.append(number)
-    return _resolved(rows, data), skipped, not complete and bool(skipped) and skipped[-1] == data.count(b"\n") + 1
+    resolved = _resolved(rows, data, include_superseded)
+    return resolved, skipped, not complete and bool(skipped) and skipped[-1] == data.count(b"\n") + 1
 
 
-def _resolved(rows: list[dict[str, Any]], data: bytes) -> list[dict[str, Any]]:
-    """Checkpointed rows collapse to their final version (cheap when the file has none)."""
-    return resolve_checkpoints(rows) if b'"_partial"' in data else rows
+def _resolved(rows: list[dict[str, Any]], data: bytes, include_superseded: bool) -> list[dict[str, Any]]:
+    """Checkpointed rows collapse to their final version and rewinds hide superseded rows
+    (``resolve_history``; cheap when the file has neither)."""
+    if b'"_partial"' in data or b'"_rewind"' in data:
+        return resolve_history(rows, include_superseded)
+    return rows
 
 
 def _pid_alive(pid: int) -> bool:
@@ -268,6 +273,7 @@ class LocalStore:
                 "record": self._read_record(run_dir, project, run_id, check_liveness=False),
                 "last_step": max(steps) if steps else None,
                 "history_rows": len(rows),
+                "rows": rows,
             }
         sink = LocalRunSink(run_dir, lock_handle)
         sink.heartbeat()
@@ -391,9 +397,9 @@ class LocalStore:
             meta = _read_json(os.path.join(run_dir, "run.json"), {})
         return meta.get("state", "running") == "running" and self._is_alive(run_dir, meta)
 
-    def iter_history(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
+    def iter_history(self, project: str, run_id: str, *, include_superseded: bool = False) -> Iterator[dict[str, Any]]:
         path = os.path.join(self.run_dir(project, run_id), HISTORY)
-        rows, skipped, torn_tail = read_history(path)
+        rows, skipped, torn_tail = read_history(path, include_superseded)
         if torn_tail and self._is_live(project, run_id):
             skipped = skipped[:-1]  # the last line of a run being written is in flight, not damaged
         if skipped:

@@ -23,7 +23,7 @@ from ._store import (
     RunPage,
     RunRecord,
     SampledSeries,
-    resolve_checkpoints,
+    resolve_history,
 )
 
 __all__ = ["MemoryStore", "NullSink"]
@@ -129,12 +129,13 @@ class MemoryStore:
             if run is None:
                 run = self._runs[key] = _MemoryRun()
             else:
-                rows = resolve_checkpoints([json.loads(line) for line in run.history])
+                rows = resolve_history([json.loads(line) for line in run.history])
                 steps = [row["_step"] for row in rows if isinstance(row.get("_step"), int)]
                 state = {
                     "record": self.read_run(project, run_id),
                     "last_step": max(steps) if steps else None,
                     "history_rows": len(rows),
+                    "rows": rows,
                 }
             run.open = True
         return _MemorySink(self, run), state
@@ -166,10 +167,10 @@ class MemoryStore:
         run = self._get(project, run_id)
         return {"meta": copy.deepcopy(run.meta), "config": copy.deepcopy(run.config), "summary": copy.deepcopy(run.summary)}
 
-    def iter_history(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
+    def iter_history(self, project: str, run_id: str, *, include_superseded: bool = False) -> Iterator[dict[str, Any]]:
         with self._lock:
             lines = list(self._get(project, run_id).history)
-        return iter(resolve_checkpoints([json.loads(line) for line in lines]))
+        return iter(resolve_history([json.loads(line) for line in lines], include_superseded))
 
     def update_run(
         self,

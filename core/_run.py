@@ -18,7 +18,7 @@ from typing import Any
 from ._config import Config
 from ._errors import InvalidLogDataError, RunFinishedError, StorageWarning, UsageError
 from ._settings import Settings
-from ._store import CHECKPOINT_KEY, REPLACES_KEY, ResumeState, RunSink, Store
+from ._store import CHECKPOINT_KEY, REPLACES_KEY, REWIND_KEY, ResumeState, RunSink, Store
 from ._summary import MetricDefinition, Summary, parse_ops
 from ._values import flatten, log_value
 from ._writer import BackgroundWriter
@@ -50,6 +50,7 @@ class Run:
         resume_state: ResumeState | None = None,
         strict_config: bool = False,
         store: Store | None = None,
+        resume_from_step: int | None = None,
     ) -> None:
         self._sink = sink
         #: The store the run writes to (None when disabled): ``init(store=run.store, id=run.id, resume="allow")``.
@@ -77,15 +78,9 @@ class Run:
         self.summary = Summary()
         self.config = Config(strict=strict_config, on_change=self._persist_config, step=lambda: self.step)
         if resume_state is not None:
-            record = resume_state["record"]
-            self.config.load_document(record["config"])
-            self.summary.load_document(record["summary"])
-            last_step = resume_state["last_step"]
-            self._next_step = 0 if last_step is None else last_step + 1
-            for definition in record["meta"].get("metrics", []):
-                self._define(definition["name"], definition.get("summary"), definition.get("step_metric"), True)
-            self._start_time -= float(record["meta"].get("runtime") or 0.0)
-            self._rows_before = resume_state["history_rows"]
+            self._resume(resume_state, resume_from_step)
+        elif resume_from_step is not None:
+            self._next_step = resume_from_step + 1
         self._summary_version_written = -1
         self._writer = BackgroundWriter(
             sink,
@@ -98,6 +93,32 @@ class Run:
         )
         self._queue = self._writer.queue
         self._context: Any = None  # the run context (_context.RunContext): system metrics, console, exit hooks
+
+    def _resume(self, state: ResumeState, rewind_to: int | None) -> None:
+        """Continue a run: its config, its metric definitions, its summary rebuilt from its history
+        (aggregates included), its runtime and its step. With ``rewind_to`` (``resume_from_step``),
+        first write the rewind marker that supersedes the rows after that step (``resolve_history``)."""
+        record = state["record"]
+        given = state.get("rows")
+        rows = given if given is not None else []
+        self.config.load_document(record["config"])
+        for definition in record["meta"].get("metrics", []):
+            self._define(definition["name"], definition.get("summary"), definition.get("step_metric"), True)
+        runtimes = [row["_runtime"] for row in rows[-1000:] if isinstance(row.get("_runtime"), (int, float))]
+        self._start_time -= max([float(record["meta"].get("runtime") or 0.0), *runtimes])
+        last_step = state["last_step"]
+        if rewind_to is not None:
+            marker = {REWIND_KEY: rewind_to, "_writer": self.writer_id, "_timestamp": time.time()}
+            self._sink.append_history([marker])  # durable before any row of this process
+            rows = [row for row in rows if not (isinstance(row.get("_step"), int) and row["_step"] > rewind_to)]
+            last_step = rewind_to
+            rewinds = list(record["meta"].get("rewinds") or [])
+            rewinds.append({"step": rewind_to, "time": marker["_timestamp"], "writer_id": self.writer_id})
+            self._meta["rewinds"] = rewinds
+            self._sink.write_meta(dict(self._meta))
+        self.summary.load_document(record["summary"], history=rows if given is not None else None)
+        self._next_step = 0 if last_step is None else last_step + 1
+        self._rows_before = len(rows) if given is not None else state["history_rows"]
 
     # -- identity ------------------------------------------------------------------------------
     @property

@@ -88,6 +88,8 @@ def init(
     silent: bool | None = None,
     store: Store | str | os.PathLike[str] | None = None,
     settings: Any = None,
+    resume_from_step: int | None = None,
+    resume_from: str | None = None,
 ) -> Run:
     """Start a run and make it the current one.
 
@@ -110,6 +112,11 @@ def init(
             ``memory://name``, ``http(s)://host:port``); ``TRACKKIT_STORE``. Wins over ``dir``.
         settings: Run-context settings, a ``trackkit.Settings`` or a dict (``{"console": "off"}``):
             system metrics, console capture, git, environment (see the README's "Run context").
+        resume_from_step: Rewind: resume the run (``resume="allow"`` unless given) as of step ``N``,
+            as when training restarts from a checkpoint. Rows logged after ``N`` before the rewind
+            are superseded: kept on disk, hidden from history and the summary unless asked for
+            (``scan_history(include_superseded=True)``); the next step is ``N + 1``.
+        resume_from: W&B's spelling of a rewind, ``"<run id>?_step=<N>"`` (``resume="must"`` unless given).
 
     Example:
         >>> with trackkit.init(project="mnist", config={"lr": 0.01}) as run:
@@ -117,6 +124,7 @@ def init(
     """
     global _current
     context_settings = resolve_context_settings(settings)  # checked before anything is written
+    id, resume, resume_from_step = _rewind_arguments(id, resume, resume_from_step, resume_from)
     settings = resolve(project=project, dir=dir, mode=mode, resume=resume, silent=silent)
     if reinit not in ("finish_previous", "return_previous", "create_new"):
         raise UsageError(f"reinit={reinit!r} is not known; use 'finish_previous', 'return_previous' or 'create_new'.")
@@ -183,6 +191,7 @@ def init(
             resume_state=resume_state,
             strict_config=strict_config,
             store=store if settings.mode != "disabled" else None,
+            resume_from_step=resume_from_step,
         )
     except BaseException:
         sink.close()
@@ -198,6 +207,40 @@ def init(
         verb = "resumed" if resume_state else "started"
         print(f"trackkit: {verb} run {meta['name']} ({project_name}/{run_id}) in {run_dir}", file=sys.stderr)
     return run
+
+
+def _rewind_arguments(
+    run_id: str | None, resume: str | bool | None, step: Any, resume_from: str | None
+) -> tuple[str | None, str | bool | None, int | None]:
+    """Check ``resume_from_step`` / ``resume_from="<id>?_step=<N>"``; return id, resume and the step."""
+    if resume_from is not None:
+        if step is not None:
+            raise UsageError("pass either resume_from_step=N or resume_from='<id>?_step=<N>', not both.")
+        found_id, sep, query = str(resume_from).partition("?")
+        key, _, value = query.partition("=")
+        if not sep or key != "_step" or not found_id or not value.strip().isdigit():
+            raise UsageError(f"resume_from={resume_from!r} is not valid; use '<run id>?_step=<N>', like 'abc123?_step=200'.")
+        if run_id is not None and run_id != found_id:
+            raise UsageError(f"resume_from={resume_from!r} names run {found_id!r}, but id={run_id!r} was given.")
+        run_id, step = found_id, int(value)
+        if resume is None:
+            resume = "must"
+    if step is None:
+        return run_id, resume, None
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        try:
+            import operator
+
+            step = operator.index(step)  # numpy integers
+        except TypeError:
+            step = -1
+        if isinstance(step, bool) or step < 0:
+            raise UsageError(f"resume_from_step must be a step number (an int >= 0); got {step!r}.")
+    if resume in (None, False):
+        resume = "allow"
+    elif resume == "never":
+        raise UsageError("resume_from_step rewinds an existing run; it cannot be used with resume='never'.")
+    return run_id, resume, int(step)
 
 
 def _read_config_layers(config: Any) -> list[tuple[str, dict[str, Any]]]:

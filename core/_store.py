@@ -8,11 +8,13 @@ implementation. ``Run`` only ever talks to a ``RunSink``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import IO, Any, Literal, Protocol, TypedDict, runtime_checkable
+from typing import IO, Any, Literal, NotRequired, Protocol, TypedDict, runtime_checkable
 
 __all__ = [
     "CHECKPOINT_KEY",
     "REPLACES_KEY",
+    "REWIND_KEY",
+    "SUPERSEDED_KEY",
     "FileInfo",
     "FileSource",
     "KeyInfo",
@@ -26,6 +28,7 @@ __all__ = [
     "SampledSeries",
     "Store",
     "resolve_checkpoints",
+    "resolve_history",
 ]
 
 #: A history row written early because it sat pending for a flush interval carries this id
@@ -58,6 +61,45 @@ def resolve_checkpoints(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return resolved
 
 
+#: A rewind marker (``init(..., resume_from_step=N)``) is a history line of its own, see ``resolve_history``.
+REWIND_KEY = "_rewind"
+#: ``resolve_history(..., include_superseded=True)`` flags the rows a rewind superseded with this key.
+SUPERSEDED_KEY = "_superseded"
+
+
+def resolve_history(rows: list[dict[str, Any]], include_superseded: bool = False) -> list[dict[str, Any]]:
+    """The history as readers see it: the checkpoint rule, then the rewind rule. Every store and
+    index that reads history (local, memory, PostgreSQL, the sampling index) applies this rule.
+
+    Marker format: ``init(..., resume_from_step=N)`` appends one line before the rows of the resumed
+    process, ``{"_rewind": N, "_writer": "<writer id>", "_timestamp": <epoch seconds>}`` (no ``_step``:
+    it is not a row). Rule: a row written *before* a marker, whose ``_step`` is greater than the
+    marker's ``N``, is superseded; rows written after the marker are not affected by it. Superseded
+    rows stay on disk: by default they are left out (of ``scan_history``, sampling and the summary);
+    with ``include_superseded=True`` they are returned in written order, flagged ``"_superseded": True``.
+    Markers themselves are never returned.
+    """
+    rows = resolve_checkpoints(rows)
+    if not any(REWIND_KEY in row for row in rows):
+        return rows
+    kept: list[dict[str, Any]] = []
+    floor: float = float("inf")  # the lowest rewind step written after the current row
+    for row in reversed(rows):
+        if REWIND_KEY in row:
+            step = row[REWIND_KEY]
+            if isinstance(step, int) and step < floor:
+                floor = step
+            continue
+        step = row.get("_step")
+        if isinstance(step, int) and step > floor:
+            if include_superseded:
+                kept.append({**row, SUPERSEDED_KEY: True})
+            continue
+        kept.append(row)
+    kept.reverse()
+    return kept
+
+
 class RunRecord(TypedDict):
     """Everything a store keeps about a run but its history."""
 
@@ -67,11 +109,14 @@ class RunRecord(TypedDict):
 
 
 class ResumeState(TypedDict):
-    """What an existing run brings to ``init(resume=...)``."""
+    """What an existing run brings to ``init(resume=...)``: its record,
+    and its history as ``resolve_history`` gives it (``rows``, in written order), from which the
+    resumed run rebuilds its summary (last values, min/max/mean ...) and its step."""
 
     record: RunRecord
     last_step: int | None
     history_rows: int
+    rows: NotRequired[list[dict[str, Any]]]  # without them, last values come from the summary document
 
 
 @runtime_checkable
@@ -104,8 +149,85 @@ class RunSink(Protocol):
 
 
 @runtime_checkable
-class Store(Protocol):
-    """A place that holds runs: written through ``open_run``, read by ``Api``."""
+class QueryStore(Protocol):
+    """The read side every consumer stands on (its records are defined below, in "Store v2");
+    every ``Store`` provides it."""
+
+    def project_infos(self) -> list[ProjectInfo]:
+        """Every project with its run count, running runs and last activity, by name."""
+
+    def query_runs(
+        self,
+        project: str | None,
+        filters: dict[str, Any] | None = None,
+        order: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        fields: Sequence[str] | None = None,
+    ) -> RunPage:
+        """Runs matching Mongo-style ``filters`` (``trackkit._filters``), sorted by ``order``
+        (``"-summary.acc"``; several keys allowed; ties by ``created_at`` then id; missing and NaN
+        last in both directions), paged by ``limit``/``offset``. ``fields`` (``["config.lr",
+        "summary.loss"]``) projects config and summary to those keys; run fields always come.
+        ``project=None`` means every project."""
+
+    def history_keys(self, project: str, run_id: str) -> dict[str, KeyInfo]:
+        """Every key ever logged in the run's history (``_step`` and friends left out)."""
+
+    def scan_history(
+        self,
+        project: str,
+        run_id: str,
+        keys: Sequence[str] | None = None,
+        min_step: int | None = None,
+        max_step: int | None = None,
+        include_superseded: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """Every row in written order, unsampled. With ``keys``, rows holding any of them, cut to
+        those keys plus ``_step``, ``_timestamp`` and ``_runtime``. Steps in ``[min_step, max_step]``."""
+
+    def sample_history(
+        self,
+        project: str,
+        run_id: str,
+        keys: Sequence[str],
+        x: str = "_step",
+        samples: int = 1000,
+        start: float | None = None,
+        stop: float | None = None,
+        include_superseded: bool = False,
+    ) -> dict[str, SampledSeries]:
+        """Min/max buckets of each numeric key along ``x`` (``_step``, ``_timestamp``, ``_runtime``
+        or a logged metric: a row without it takes the last seen value; rows before the first are
+        skipped). Keys never logged are left out of the result. Non-numeric values are skipped."""
+
+    def scan_system(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
+        """The run's system-metrics rows (each with ``_timestamp``), in written order."""
+
+    def sample_system(
+        self,
+        project: str,
+        run_id: str,
+        keys: Sequence[str] | None = None,
+        samples: int = 1000,
+        start: float | None = None,
+        stop: float | None = None,
+    ) -> dict[str, SampledSeries]:
+        """System metrics bucketed along ``_timestamp`` (every key when ``keys`` is None)."""
+
+    def list_files(self, project: str, run_id: str) -> list[FileInfo]:
+        """The run's files, by name."""
+
+    def open_file(self, project: str, run_id: str, name: str) -> IO[bytes]:
+        """A run file for reading (binary); ``RunNotFoundError`` names what is missing."""
+
+    def put_file(self, project: str, run_id: str, name: str, source: FileSource) -> FileInfo:
+        """Store (or replace) a run file, streamed from ``source``."""
+
+
+@runtime_checkable
+class Store(QueryStore, Protocol):
+    """A place that holds runs: written through ``open_run``, read through the query side (``QueryStore``)."""
 
     location: str
 
@@ -125,8 +247,9 @@ class Store(Protocol):
     def read_run(self, project: str, run_id: str) -> RunRecord:
         """Metadata, config and summary of a run; ``meta["state"]`` tells crashed runs apart."""
 
-    def iter_history(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
-        """Every history row in the order written."""
+    def iter_history(self, project: str, run_id: str, *, include_superseded: bool = False) -> Iterator[dict[str, Any]]:
+        """Every history row in the order written (``resolve_history``: rows a rewind superseded only
+        with ``include_superseded``)."""
 
     def update_run(
         self,
@@ -232,79 +355,3 @@ class FileInfo(TypedDict):
     name: str  # relative, "/"-separated, never absolute and never containing ".."
     size: int
     updated_at: float  # epoch seconds
-
-
-@runtime_checkable
-class QueryStore(Protocol):
-    """The read side every consumer stands on. ``Store`` implementations provide it too."""
-
-    def project_infos(self) -> list[ProjectInfo]:
-        """Every project with its run count, running runs and last activity, by name."""
-
-    def query_runs(
-        self,
-        project: str | None,
-        filters: dict[str, Any] | None = None,
-        order: str | Sequence[str] | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        fields: Sequence[str] | None = None,
-    ) -> RunPage:
-        """Runs matching Mongo-style ``filters`` (``trackkit._filters``), sorted by ``order``
-        (``"-summary.acc"``; several keys allowed; ties by ``created_at`` then id; missing and NaN
-        last in both directions), paged by ``limit``/``offset``. ``fields`` (``["config.lr",
-        "summary.loss"]``) projects config and summary to those keys; run fields always come.
-        ``project=None`` means every project."""
-
-    def history_keys(self, project: str, run_id: str) -> dict[str, KeyInfo]:
-        """Every key ever logged in the run's history (``_step`` and friends left out)."""
-
-    def scan_history(
-        self,
-        project: str,
-        run_id: str,
-        keys: Sequence[str] | None = None,
-        min_step: int | None = None,
-        max_step: int | None = None,
-        include_superseded: bool = False,
-    ) -> Iterator[dict[str, Any]]:
-        """Every row in written order, unsampled. With ``keys``, rows holding any of them, cut to
-        those keys plus ``_step``, ``_timestamp`` and ``_runtime``. Steps in ``[min_step, max_step]``."""
-
-    def sample_history(
-        self,
-        project: str,
-        run_id: str,
-        keys: Sequence[str],
-        x: str = "_step",
-        samples: int = 1000,
-        start: float | None = None,
-        stop: float | None = None,
-        include_superseded: bool = False,
-    ) -> dict[str, SampledSeries]:
-        """Min/max buckets of each numeric key along ``x`` (``_step``, ``_timestamp``, ``_runtime``
-        or a logged metric: a row without it takes the last seen value; rows before the first are
-        skipped). Keys never logged are left out of the result. Non-numeric values are skipped."""
-
-    def scan_system(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
-        """The run's system-metrics rows (each with ``_timestamp``), in written order."""
-
-    def sample_system(
-        self,
-        project: str,
-        run_id: str,
-        keys: Sequence[str] | None = None,
-        samples: int = 1000,
-        start: float | None = None,
-        stop: float | None = None,
-    ) -> dict[str, SampledSeries]:
-        """System metrics bucketed along ``_timestamp`` (every key when ``keys`` is None)."""
-
-    def list_files(self, project: str, run_id: str) -> list[FileInfo]:
-        """The run's files, by name."""
-
-    def open_file(self, project: str, run_id: str, name: str) -> IO[bytes]:
-        """A run file for reading (binary); ``RunNotFoundError`` names what is missing."""
-
-    def put_file(self, project: str, run_id: str, name: str, source: FileSource) -> FileInfo:
-        """Store (or replace) a run file, streamed from ``source``."""

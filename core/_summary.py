@@ -12,6 +12,7 @@ from ._values import to_jsonable
 __all__ = ["MetricDefinition", "SUMMARY_OPS", "Summary"]
 
 SUMMARY_OPS = ("min", "max", "mean", "last", "first", "none")
+_GONE = object()
 
 
 class MetricDefinition:
@@ -78,6 +79,7 @@ class Summary:
         self._aggregates: dict[str, _Aggregate] = {}
         self._definitions: list[MetricDefinition] = []
         self._definition_cache: dict[str, MetricDefinition | None] = {}
+        self._removed: set[str] = set()  # logged keys deleted with ``del``, kept out when history is replayed
         self.version = 0  # bumped on every change, so the writer knows when to persist
 
     # -- fed by Run ----------------------------------------------------------------------------
@@ -159,8 +161,10 @@ class Summary:
         self.version += 1
 
     def __delitem__(self, key: str) -> None:
-        found = self._explicit.pop(key, None) is not None
-        found = self._last.pop(key, None) is not None or found
+        found = self._explicit.pop(key, _GONE) is not _GONE  # a value of None is a value
+        if self._last.pop(key, _GONE) is not _GONE:
+            found = True
+            self._removed.add(key)
         self._aggregates.pop(key, None)
         if not found:
             raise KeyError(key)
@@ -214,11 +218,29 @@ class Summary:
                 values[key] = self._value(key, last, explicit, aggregates)
             except KeyError:
                 continue
-        return {"values": values, "explicit": sorted(explicit), "last_step": last.get("_step")}
+        document = {"values": values, "explicit": sorted(explicit), "last_step": last.get("_step")}
+        removed = [key for key in self._removed if key not in last]
+        if removed:
+            document["removed"] = sorted(removed)
+        return document
 
-    def load_document(self, document: dict[str, Any]) -> None:
+    def load_document(self, document: dict[str, Any], history: list[dict[str, Any]] | None = None) -> None:
+        """Restore a resumed run's summary. Explicit values come from ``document``; with ``history``
+        (the run's rows as readers see them), last values and min/max/mean/first aggregates are
+        rebuilt from the rows, so they are exact even after ``kill -9`` and leave superseded rows out."""
         values = document.get("values") or {}
         explicit = set(document.get("explicit") or ())
         for key, value in values.items():
-            (self._explicit if key in explicit else self._last)[key] = value
+            if key in explicit:
+                self._explicit[key] = value
+            elif history is None:
+                self._last[key] = value
+        if history is not None:
+            for row in history:
+                self.observe(row)
+            removed = set(document.get("removed") or ())
+            for key in removed:
+                self._last.pop(key, None)
+                self._aggregates.pop(key, None)
+            self._removed = removed
         self.version += 1

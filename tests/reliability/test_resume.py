@@ -82,3 +82,112 @@ def test_resume_keeps_the_saved_config_over_config_defaults(run_python, work):
         ("lr", 0.05, 0.01, "init"),
     ]
     assert run.config == {"batch": 64, "lr": 0.01, "dropout": 0.5}
+
+
+def test_resume_after_kill_keeps_min_max_summaries_and_runtime(run_python):
+    """define_metric(summary="min"), kill -9, resume, log a worse value: the summary keeps the best,
+    the mean covers both processes, and _runtime goes on from where the killed process was."""
+    run_python(
+        """
+        import os, signal, time, trackkit
+        run = trackkit.init(project="p", id="job")
+        run.define_metric("val_loss", summary="min")
+        run.define_metric("acc", summary="max,mean")
+        for value in (0.5, 0.1, 0.3):
+            run.log({"val_loss": value, "acc": 1 - value})
+        time.sleep(1.5)
+        run.log({"tick": 1})
+        run.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+        """,
+        check=False,
+    )
+    killed = trackkit.Api().run("p/job")
+    assert killed.state == "crashed"
+    last_runtime = list(killed.scan_history())[-1]["_runtime"]
+    assert last_runtime >= 1.5
+    run_python(
+        """
+        import trackkit
+        with trackkit.init(project="p", id="job", resume="allow") as run:
+            run.log({"val_loss": 0.4, "acc": 0.6})
+            assert run.summary["val_loss"] == 0.1, run.summary
+        """
+    )
+    run = trackkit.Api().run("p/job")
+    assert run.summary["val_loss"] == 0.1
+    assert run.summary["acc"] == {"max": 0.9, "mean": pytest.approx((0.5 + 0.9 + 0.7 + 0.6) / 4)}
+    rows = list(run.scan_history())
+    assert [row["_step"] for row in rows] == [0, 1, 2, 3, 4]
+    assert rows[-1]["_runtime"] >= last_runtime
+    assert run.metadata["runtime"] >= last_runtime
+
+
+def test_resume_of_a_finished_run_keeps_its_min_summary(run_python):
+    """The issue's case: log 0.5, 0.1, 0.3 under summary="min", finish; resume and log 0.4: still 0.1."""
+    script = """
+        import sys, trackkit
+        run = trackkit.init(project="p", id="job", resume="allow")
+        run.define_metric("val_loss", summary="min")
+        for value in map(float, sys.argv[1:]):
+            run.log({"val_loss": value})
+        run.finish()
+        """
+    run_python(script, "0.5", "0.1", "0.3")
+    run_python(script, "0.4")
+    assert trackkit.Api().run("p/job").summary["val_loss"] == 0.1
+
+
+REWIND = """
+import sys, trackkit
+first, last = int(sys.argv[1]), int(sys.argv[2])
+kwargs = dict(resume_from_step=int(sys.argv[3])) if len(sys.argv) > 3 else {}
+run = trackkit.init(project="p", id="job", resume="allow", **kwargs)
+run.define_metric("loss", summary="min")
+for step in range(first, last):
+    run.log({"loss": 1.0 / (step + 1) + (0.5 if len(sys.argv) <= 3 else 0.0), "phase": len(sys.argv)})
+print(run.step)
+run.finish()
+"""
+
+
+def test_rewind_supersedes_the_rows_after_the_step(run_python):
+    """Training resumed from a checkpoint at step 15 after logging up to 19: the rows 16-19 of the first
+    attempt are hidden from history and the summary, kept on disk, and shown with include_superseded."""
+    run_python(REWIND, "0", "20")
+    assert run_python(REWIND, "16", "25", "15").stdout.split() == ["25"]
+    run = trackkit.Api().run("p/job")
+    rows = list(run.scan_history())
+    assert [row["_step"] for row in rows] == list(range(25))
+    assert [row["phase"] for row in rows] == [3] * 16 + [4] * 9
+    assert run.summary["loss"] == pytest.approx(1 / 25)
+    assert run.summary["phase"] == 4
+    everything = list(run.scan_history(include_superseded=True))
+    assert [(row["_step"], row.get("_superseded", False)) for row in everything] == (
+        [(s, False) for s in range(16)] + [(s, True) for s in range(16, 20)] + [(s, False) for s in range(16, 25)]
+    )
+    assert run.metadata["rewinds"][0]["step"] == 15
+
+
+def test_rewind_hides_superseded_rows_from_the_min_summary(run_python):
+    """A better value logged only in a superseded row does not stay in a min summary."""
+    run_python(
+        """
+        import trackkit
+        with trackkit.init(project="p", id="job") as run:
+            run.define_metric("loss", summary="min")
+            for loss in (0.9, 0.8, 0.1):
+                run.log({"loss": loss})
+        """
+    )
+    run_python(
+        """
+        import trackkit
+        with trackkit.init(project="p", id="job", resume_from="job?_step=1") as run:
+            assert run.step == 2, run.step
+            run.log({"loss": 0.7})
+        """
+    )
+    run = trackkit.Api().run("p/job")
+    assert run.summary["loss"] == 0.7
+    assert [row["loss"] for row in run.scan_history()] == [0.9, 0.8, 0.7]
