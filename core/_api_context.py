@@ -113,3 +113,75 @@ def system_metrics(
             return rows
         return pd.DataFrame.from_records(rows)
     return rows
+
+
+# -- `trackkit show` ---------------------------------------------------------------------------
+_SHOWN_METRICS = ("cpu", "proc.cpu.percent", "proc.memory.rssMB", "cpu_percent", "memory_percent")
+
+
+def context_data(run: Any) -> dict[str, Any]:
+    """Files and a system-metrics digest of an ``ApiRun`` for ``trackkit show --json`` (the
+    environment and git facts are in its metadata already)."""
+    try:
+        files = [{"name": f.name, "size": f.size, "updated_at": f.updated_at} for f in run.files()]
+    except Exception:  # a store without files
+        files = []
+    try:
+        rows = run.system_metrics(pandas=False)
+    except Exception:
+        rows = []
+    keys = sorted({k for row in rows for k in row if not k.startswith("_")})
+    return {"files": files, "system_metrics": {"samples": len(rows), "keys": keys, "last": rows[-1] if rows else None}}
+
+
+def context_lines(run: Any, data: dict[str, Any] | None = None) -> list[str]:
+    """The "context" block of ``trackkit show``: where and how the run ran, its code, files and system metrics."""
+    meta = run.metadata
+    data = data if data is not None else context_data(run)
+    lines = ["", "context"]
+
+    def add(label: str, text: str | None) -> None:
+        if text:
+            lines.append(f"  {label:<10} {text}")
+
+    add("host", " ".join(str(v) for v in (meta.get("host"), meta.get("os")) if v))
+    python = " ".join(str(v) for v in (meta.get("python_implementation"), meta.get("python_version") or meta.get("python")) if v)
+    add("python", f"{python} ({meta['executable']})" if meta.get("executable") else python)
+    program = meta.get("program")
+    add("command", " ".join([str(program), *map(str, meta.get("args") or [])]) if program else None)
+    add("cwd", meta.get("cwd"))
+    if meta.get("cpu_count_logical"):
+        add("cpus", f"{meta.get('cpu_count')} cores, {meta['cpu_count_logical']} logical")
+    if meta.get("gpu_count"):
+        add("gpus", f"{meta['gpu_count']} x {meta.get('gpu')}")
+    frameworks = meta.get("frameworks") or {}
+    add("frameworks", ", ".join(f"{name} {version}" for name, version in sorted(frameworks.items())))
+    launch = meta.get("distributed") or {}
+    if launch:
+        add("launcher", f"{launch.get('launcher')} rank {launch.get('rank')} of {launch.get('world_size')}"
+            + (f", SLURM job {meta['slurm']['job_id']}" if (meta.get("slurm") or {}).get("job_id") else ""))
+    git = meta.get("git") or {}
+    if git:
+        state = "dirty, see diff.patch" if git.get("dirty") else "clean"
+        add("git", f"{str(git.get('commit') or '(no commit)')[:12]} on {git.get('branch') or '(detached)'} ({state})"
+            + (f" {git['remote']}" if git.get("remote") else ""))
+    if meta.get("exit_code") is not None:
+        add("exit code", f"{meta['exit_code']}" + (f" ({meta['exit_reason']})" if meta.get("exit_reason") else ""))
+    files = data["files"]
+    add("files", ", ".join(f"{f['name']} ({_size(f['size'])})" for f in files) or "-")
+    system = data["system_metrics"]
+    if system["samples"]:
+        last = system["last"] or {}
+        shown = ", ".join(f"{k} {last[k]:.4g}" for k in (*_SHOWN_METRICS, *[k for k in system["keys"] if k.endswith(".gpu")])
+                          if isinstance(last.get(k), (int, float)))
+        add("system", f"{system['samples']} samples; last: {shown}")
+    return lines
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover

@@ -211,6 +211,9 @@ def _cmd_show(api: Api, args: argparse.Namespace) -> None:
         "history": {"rows": len(history), "keys": keys},
         "metadata": run.metadata,
     }
+    from ._api_context import context_data, context_lines
+
+    data.update(context_data(run))  # files and a system-metrics digest (run context, issue 10)
     if args.json:
         _print(args, data, "")
         return
@@ -233,6 +236,7 @@ def _cmd_show(api: Api, args: argparse.Namespace) -> None:
         lines += ["", "config changes",
                   _table(["key", "old", "new", "step", "source"],
                          [[c["key"], c["old"], c["new"], c.get("step"), c.get("source")] for c in run.config_changes])]
+    lines += context_lines(run, data)
     print("\n".join(lines))
 
 

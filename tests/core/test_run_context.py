@@ -325,3 +325,22 @@ def test_disabled_runs_capture_nothing() -> None:
     exit_before = sys.exit
     with trackkit.init(project="p", mode="disabled") as run:
         assert run._context is None and sys.exit is exit_before and "write" not in vars(sys.stdout)
+
+
+def test_trackkit_show_prints_the_context(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`trackkit show` has a context block (host, git, exit code, files, system metrics); --json has files too."""
+    from trackkit._cli import main
+
+    (repo / "train.py").write_text("lr = 0.2\n")
+    with trackkit.init(project="p", id="shown") as run:
+        run.log({"loss": 1})
+    capsys.readouterr()
+    assert main(["show", "p/shown"]) == 0
+    text = capsys.readouterr().out.split("\ncontext\n", 1)[1]
+    assert "git        " + _git(repo, "rev-parse", "HEAD")[:12] + " on main (dirty, see diff.patch)" in text
+    assert "exit code  0" in text and "diff.patch (" in text and "output.log" not in text  # nothing was printed
+    assert "system     1 samples; last: cpu " in text
+    assert main(["show", "p/shown", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [f["name"] for f in data["files"]] == ["diff.patch", "requirements.txt"]
+    assert data["system_metrics"]["samples"] == 1 and data["metadata"]["git"]["branch"] == "main"
