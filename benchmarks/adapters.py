@@ -59,6 +59,10 @@ class Adapter:
         """What ``read`` needs to find the run again (ids, paths)."""
         return {}
 
+    def extra(self) -> dict[str, Any]:
+        """Tracker-specific figures of the write run, read after ``finish``."""
+        return {}
+
     def read(self, workdir: str, info: dict[str, Any]) -> int | None:
         raise NotImplementedError
 
@@ -129,6 +133,10 @@ class Trackkit(Adapter):
 
     def info(self) -> dict[str, Any]:
         return {"id": self.run.id}
+
+    def extra(self) -> dict[str, Any]:
+        writer = self.run._writer  # how often log() waited for the writer (the bounded queue of issue 9)
+        return {"backpressure_waits": writer.backpressure_waits, "backpressure_wait_ms": writer.backpressure_wait_s * 1e3}
 
     def read(self, workdir: str, info: dict[str, Any]) -> int | None:
         import trackkit

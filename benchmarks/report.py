@@ -1,4 +1,4 @@
-"""The Markdown report and the target checks (issue 5) for one benchmark run's JSON document."""
+"""The Markdown report and the target checks (issues 5 and 9) for one benchmark run's JSON document."""
 
 from __future__ import annotations
 
@@ -52,6 +52,13 @@ def _ratio(value: float) -> str:
     return f"{value:.2g}" if value < 1 else f"{value:.1f}"
 
 
+def _waits(figures: dict[str, Any]) -> str:
+    waits, spent = figures.get("backpressure_waits"), figures.get("backpressure_wait_ms")
+    if not waits:
+        return "–"
+    return f"{_num(waits['median'])} ({_num(spent['median'])} ms)" if spent else _num(waits["median"])
+
+
 def _largest(entry: dict[str, Any]) -> str:
     return max(entry["by_steps"], key=int)
 
@@ -68,7 +75,8 @@ def targets(doc: dict[str, Any], previous: dict[str, Any] | None) -> list[dict[s
         out.append({"key": key, "target": what, "measured": measured, "met": met})
 
     if tk is None:
-        return out
+        _store_targets(doc, None, add)
+        return _with_previous(out, previous, doc)
     steps_keys = sorted(tk["by_steps"], key=int)
     # log() caller cost
     for steps in steps_keys:
@@ -142,11 +150,65 @@ def targets(doc: dict[str, Any], previous: dict[str, Any] | None) -> list[dict[s
             s = plugin["slowdown_pct"]
             add(f"plugin_{framework}", what, f"{s['median']:+.1f}% (quartiles {s['p25']:+.1f}…{s['p75']:+.1f}%, "
                 f"{s['n']} paired epochs)", s["median"] < 2)
+    _store_targets(doc, tk, add)
+    return _with_previous(out, previous, doc)
+
+
+def _with_previous(out: list[dict[str, Any]], previous: dict[str, Any] | None, doc: dict[str, Any]) -> list[dict[str, Any]]:
     if previous and previous.get("mode") == doc.get("mode"):
         before = {item["key"]: item["met"] for item in previous.get("targets", [])}
         for item in out:
             item["met_previous_run"] = before.get(item["key"])
     return out
+
+
+def _store_targets(doc: dict[str, Any], tk: dict[str, Any] | None, add: Any) -> None:
+    """Issue 9: flat memory, a quick finish, and the store's read side at full scale."""
+    t = doc["trackers"]
+    big = tk["by_steps"].get("100000") if tk else None
+    if big is not None:
+        rss = big["peak_rss_mb"]["median"]
+        wandb = t.get("wandb", {}).get("by_steps", {}).get("100000")
+        floor = t.get("floor", {}).get("by_steps", {}).get("100000")
+        peers = []
+        if floor:
+            peers.append(f"floor {_num(floor['peak_rss_mb']['median'])} MB")
+        if wandb:
+            peers.append(f"wandb {_num(wandb['peak_rss_mb']['median'])} MB")
+        ok = rss <= 40 and (not floor or rss <= 2 * floor["peak_rss_mb"]["median"]) and (
+            not wandb or rss < wandb["peak_rss_mb"]["median"])
+        add("rss_100k", "peak RSS at 100k x 10 ≤ 40 MB (≤ 2x the floor, below wandb)",
+            f"{_num(rss)} MB" + (f" ({', '.join(peers)})" if peers else ""), ok)
+        fin = big["finish_ms"]["median"]
+        waits = big.get("backpressure_waits")
+        add("finish_100k_v2", "finish() after 100k x 10 ≤ 100 ms", f"{_num(fin)} ms"
+            + (f"; log() waited for the writer {_num(waits['median'])} times" if waits else ""), fin <= 100)
+    else:
+        add("rss_100k", "peak RSS at 100k x 10 ≤ 40 MB", "not measured (no 100,000-step run)", None)
+    store = doc.get("store") or {}
+    if not store:
+        return
+    scan = store["scan"]
+    complete = scan["points"] == scan["points_expected"]
+    add("scan_1m", f"scan_history of 1,000,000 points ≤ 250 ms (here {scan['points_expected']:,})",
+        f"{_num(scan['cold_ms'])} ms first call, {_num(scan['warm_ms'])} ms again; every point back: {complete}",
+        (scan["cold_ms"] <= 250 and complete) if scan["points_expected"] >= 1_000_000 else None)
+    sample = store["sample"]
+    sound = sample["spike_kept"] and sample["counts_sum"] == sample["total"] == sample["rows"]
+    add("sample_1m", f"sample_history of one key, 1,000,000-row run, 1,000 buckets ≤ 30 ms (here {sample['rows']:,} rows)",
+        f"{_num(sample['cold_ms'])} ms first call, {_num(sample['warm_ms'])} ms again; {sample['buckets']} buckets, "
+        f"spike kept: {sample['spike_kept']}, counts sum to the total: {sample['counts_sum'] == sample['total']}",
+        (sample["cold_ms"] <= 30 and sound) if sample["rows"] >= 1_000_000 else None)
+    query = store["query"]
+    add("query_10k", f"query_runs over 10,000 runs, a config filter and a summary sort ≤ 300 ms warm (here {query['runs']:,})",
+        f"{_num(query['warm_ms'])} ms warm, {_num(query['cold_ms'])} ms cold; through Api().runs: "
+        f"{_num(query['api_warm_ms'])} ms warm; {query['matched']:,} matched",
+        query["warm_ms"] <= 300 if query["runs"] >= 10_000 else None)
+    init = store["init"]
+    full = init["full"]["median_ms"]
+    add("init_10k", f"init in a project of 10,000 runs ≤ 5 ms (here {init['runs_in_full_project']:,})",
+        f"{_num(full)} ms (empty project: {_num(init['empty']['median_ms'])} ms; median of 5 after a first init)",
+        full <= 5 if init["runs_in_full_project"] >= 10_000 else None)
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -172,19 +234,20 @@ def render(doc: dict[str, Any]) -> str:
         lines.append("")
 
     ref = t.get("trackkit")
-    lines += ["## Start-up (fresh process)", "", "| tracker | `import` (ms) | `init` until `log` works (ms) |",
-              "|---|---|---|"]
-    for name, entry in t.items():
-        lines.append(f"| {NAMES[name]} | {_cell(entry['import_ms'], ref and ref['import_ms'])} | "
-                     f"{_cell(entry['init_ms'], ref and ref['init_ms'])} |")
-    lines.append("")
+    if t:  # not with --store-only
+        lines += ["## Start-up (fresh process)", "", "| tracker | `import` (ms) | `init` until `log` works (ms) |",
+                  "|---|---|---|"]
+        for name, entry in t.items():
+            lines.append(f"| {NAMES[name]} | {_cell(entry['import_ms'], ref and ref['import_ms'])} | "
+                         f"{_cell(entry['init_ms'], ref and ref['init_ms'])} |")
+        lines.append("")
 
     for steps in sorted({k for e in t.values() for k in e["by_steps"]}, key=int):
         r = ref["by_steps"].get(steps) if ref else None
         lines += [f"## {int(steps):,} steps x 10 scalars", "",
-                  "| tracker | `log()` median (µs) | `log()` p99 (µs) | `finish()` (ms) | process wall (s) | "
-                  "peak RSS (MB) | on disk (MB) | read-back (s) | every point back |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| tracker | `log()` median (µs) | `log()` p99 (µs) | `finish()` (ms) | `log()` waits for the writer | "
+                  "process wall (s) | peak RSS (MB) | on disk (MB) | read-back (s) | every point back |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for name, entry in t.items():
             f = entry["by_steps"].get(steps)
             if f is None:
@@ -202,7 +265,7 @@ def render(doc: dict[str, Any]) -> str:
                 back = "yes" if f["points_ok"] else f"NO ({f['points']} of {f['points_expected']})"
             lines.append(
                 f"| {NAMES[name]}{dagger} | {_cell(f['log_median_us'], r and r['log_median_us'])} | "
-                f"{_cell(f['log_p99_us'], r and r['log_p99_us'])} | {c('finish_ms')} | {c('wall_s')} | "
+                f"{_cell(f['log_p99_us'], r and r['log_p99_us'])} | {c('finish_ms')} | {_waits(f)} | {c('wall_s')} | "
                 f"{_cell(f['peak_rss_mb'], r and r['peak_rss_mb'])} | {c('disk_mb')} | {read} | {back} |")
         lines.append("")
 
@@ -232,7 +295,27 @@ def render(doc: dict[str, Any]) -> str:
                              f"{_cell(figures.get('epoch_cpu_s'), None, ratio=False)} | {slow_text} |")
         lines.append("")
 
-    lines += ["## Targets (issue 5)", "", "| target | measured | status |", "|---|---|---|"]
+    store = doc.get("store") or {}
+    if store:
+        b = store["build"]
+        lines += ["## The store's read side (trackkit, through the `Store` protocol)", "",
+                  f"Built through `open_run` and the run sink in {_num(b['wall_s'])} s: one run of {b['steps']:,} steps x 10 "
+                  f"scalars, one run of {b['sample_rows']:,} rows of one key with a spike, a project of {b['runs']:,} runs "
+                  "(20-key config, summary). Measured in a fresh process: the first call, then the median of 5 more.", "",
+                  "| query | first call (ms) | again (ms) | checked |", "|---|---|---|---|"]
+        sc, sa, q, i = store["scan"], store["sample"], store["query"], store["init"]
+        lines.append(f"| `scan_history`, {sc['points_expected']:,} points | {_num(sc['cold_ms'])} | {_num(sc['warm_ms'])} | "
+                     f"{sc['points']:,} points back |")
+        lines.append(f"| `sample_history`, 1 key, {sa['rows']:,} rows, 1,000 buckets | {_num(sa['cold_ms'])} | "
+                     f"{_num(sa['warm_ms'])} | {sa['buckets']} buckets, spike kept: {sa['spike_kept']} |")
+        lines.append(f"| `query_runs`, {q['runs']:,} runs, `config.lr` filter, `-summary.acc` | {_num(q['cold_ms'])} | "
+                     f"{_num(q['warm_ms'])} | {q['matched']:,} matched |")
+        lines.append(f"| `Api().runs(...)`, the same query | {_num(q['api_cold_ms'])} | {_num(q['api_warm_ms'])} | |")
+        lines.append(f"| `init` in a project of {i['runs_in_full_project']:,} runs | {_num(i['full']['first_ms'])} | "
+                     f"{_num(i['full']['median_ms'])} | empty project: {_num(i['empty']['median_ms'])} ms |")
+        lines.append("")
+
+    lines += ["## Targets (issues 5 and 9)", "", "| target | measured | status |", "|---|---|---|"]
     for item in doc["targets"]:
         status = {True: "met", False: "**not met**", None: "not measured"}[item["met"]]
         if "met_previous_run" in item and item["met"] is not None:

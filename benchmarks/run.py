@@ -119,6 +119,22 @@ def measure_training(framework: str, loggers: list[str], rounds: int, batches: i
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def measure_store(runs: int, steps: int, rows: int, reps: int, timeout: float) -> dict[str, Any]:
+    """trackkit's store targets (``store_bench.py``): build through the protocol, then measure in a fresh process."""
+    workdir = tempfile.mkdtemp(prefix="bench-store-")
+    try:
+        env = _worker_env({"TRACKKIT_SILENT": "1"})
+        script = os.path.join(HERE, "store_bench.py")
+        info, build_wall = _run([sys.executable, script, "build", "--workdir", workdir, "--runs", str(runs),
+                                 "--steps", str(steps), "--rows", str(rows)], env, timeout)
+        result, _ = _run([sys.executable, script, "measure", "--workdir", workdir, "--reps", str(reps),
+                          "--info", json.dumps(info)], env, timeout)
+        result["build"] = {**info, "wall_s": build_wall}
+        return result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -156,7 +172,7 @@ def _summary(values: list[float]) -> dict[str, float] | None:
 
 
 METRICS = ("import_ms", "init_ms", "log_median_us", "log_p99_us", "finish_ms", "wall_s", "peak_rss_mb", "disk_mb",
-           "read_s")
+           "read_s", "backpressure_waits", "backpressure_wait_ms")
 
 
 def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -228,10 +244,15 @@ def main() -> None:
                         help="seconds after which a slow tracker stops logging (its per-call figures stay valid)")
     parser.add_argument("--no-training", action="store_true", help="skip the Lightning/Keras overhead runs")
     parser.add_argument("--training-reps", type=int, default=None)
+    parser.add_argument("--no-store", action="store_true", help="skip trackkit's store queries (scan, sample, query, init)")
+    parser.add_argument("--store-only", action="store_true", help="only trackkit's store queries (no write runs, no training)")
+    parser.add_argument("--store-runs", type=int, default=None, help="runs in the query/init project (default 10000)")
     parser.add_argument("--out", default=RESULTS)
     args = parser.parse_args()
 
     quick = args.quick
+    if args.store_only:
+        args.trackers, args.no_training = "trackkit", True
     steps_list = [int(s) for s in args.steps.split(",")] if args.steps else ([2_000] if quick else [10_000, 100_000])
     reps = args.reps or (2 if quick else 3)
     budget = args.budget or (1.0 if quick else 15.0)
@@ -257,7 +278,7 @@ def main() -> None:
 
     runs: list[dict[str, Any]] = []
     failures: list[str] = []
-    for rep in range(reps):
+    for rep in range(0 if args.store_only else reps):
         for steps in steps_list:
             rotated = trackers[rep % len(trackers):] + trackers[: rep % len(trackers)]
             for tracker in rotated:
@@ -294,6 +315,16 @@ def main() -> None:
                 result.update(framework=framework, rep=rep)
                 training.append(result)
 
+    store: dict[str, Any] = {}
+    if not args.no_store:
+        sizes = (args.store_runs or (1_000 if quick else 10_000), 10_000 if quick else 100_000, 100_000 if quick else 1_000_000)
+        print(f"[bench] store: {sizes[0]:,} runs, {sizes[1]:,} x 10 scan, {sizes[2]:,}-row sample ...", file=sys.stderr, flush=True)
+        try:
+            store = measure_store(*sizes, reps=5, timeout=1800)
+        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as error:
+            failures.append(f"store queries: {error}")
+            print(f"[bench]   FAILED: {error}", file=sys.stderr, flush=True)
+
     document: dict[str, Any] = {
         "command": command,
         "mode": "quick" if quick else "full",
@@ -306,6 +337,7 @@ def main() -> None:
         "failures": failures,
         "trackers": aggregate(runs),
         "training": aggregate_training(training) if training else {},
+        "store": store,
         "runs": runs,
         "training_runs": training,
     }

@@ -91,6 +91,7 @@ def write(tracker: str, steps: int, workdir: str, budget: float) -> dict[str, ob
         "finish_ms": (t3 - loop_end) / 1e6,
         "peak_rss_mb": _peak_rss_mb(),
         "info": adapter.info(),
+        **adapter.extra(),
     }
 
 
