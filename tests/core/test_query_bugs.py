@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import trackkit
 from trackkit._cli import main, parse_filter
@@ -167,6 +169,16 @@ def test_portable_regex_matches_as_postgresql_would(pattern: str, text: str, fou
     """Patterns in the subset give the answer PostgreSQL's ~ gives, and pass unchanged to SQL."""
     assert (compile_regex(pattern).search(text) is not None) is found
     assert check_regex(pattern) == pattern
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from(list("ab.^$|()[]{}*+?\\-,:=!<>Pi0123dwsbAZxn ")), max_size=12))
+def test_any_pattern_compiles_or_is_a_usage_error(pattern: str) -> None:
+    """Whatever a user types as a $regex, the answer is a pattern or a UsageError, never re.error."""
+    try:
+        compile_regex(pattern)
+    except trackkit.UsageError:
+        pass
 
 
 # -- diff ---------------------------------------------------------------------------------------------
