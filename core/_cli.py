@@ -290,7 +290,8 @@ def _cmd_doctor(api: Api, args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trackkit", description="Look at the runs in a trackkit store.")
-    parser.add_argument("--store", help="a store path or URL: /path, file:///path, http(s)://host:port (default: $TRACKKIT_STORE)")
+    parser.add_argument("--store", help="a store path or URL: /path, file:///path, http(s)://host:port "
+                        "(default: $TRACKKIT_STORE)")
     parser.add_argument("--dir", help="the store directory (default: $TRACKKIT_DIR or ./trackkit-runs)")
     sub = parser.add_subparsers(dest="command", required=True)
 
