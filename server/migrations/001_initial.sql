@@ -41,14 +41,18 @@ CREATE TABLE runs (
     meta            jsonb,                         -- the run's metadata (NULL until write_meta)
     created_at      float8,                        -- meta.created_at, epoch seconds (sorting, ties)
     activity_at     float8,                        -- last row, heartbeat, edit or finish (epoch s)
-    config          jsonb NOT NULL DEFAULT '{}',   -- the config values tree
-    config_flat     jsonb NOT NULL DEFAULT '{}',   -- the same, one entry per dotted leaf path
-    config_doc      jsonb NOT NULL DEFAULT '{}',   -- the rest of the config document (provenance, changes)
+    -- config and summary: the document as written (json keeps the key order a user sees), the
+    -- values again as jsonb for filters on whole subtrees, and flattened for the GIN index
+    config          json NOT NULL DEFAULT '{}',    -- the config values tree, in written order
+    config_doc      json NOT NULL DEFAULT '{}',    -- the rest of the config document (provenance, changes)
     config_has_values boolean NOT NULL DEFAULT false,
-    summary         jsonb NOT NULL DEFAULT '{}',   -- summary values
-    summary_flat    jsonb NOT NULL DEFAULT '{}',
-    summary_doc     jsonb NOT NULL DEFAULT '{}',
+    config_tree     jsonb NOT NULL DEFAULT '{}',   -- the values tree again, for filters
+    config_flat     jsonb NOT NULL DEFAULT '{}',   -- one entry per dotted leaf path ("optim.lr")
+    summary         json NOT NULL DEFAULT '{}',
+    summary_doc     json NOT NULL DEFAULT '{}',
     summary_has_values boolean NOT NULL DEFAULT false,
+    summary_tree    jsonb NOT NULL DEFAULT '{}',
+    summary_flat    jsonb NOT NULL DEFAULT '{}',
     -- the single writer: whoever holds an unexpired lease writes; the others get RunInUseError
     lease_writer    text,
     lease_until     timestamptz,
@@ -56,6 +60,13 @@ CREATE TABLE runs (
     next_system_seq bigint NOT NULL DEFAULT 0,
     UNIQUE (project, run_id)
 );
+-- The number of the last generated run name per project (init names runs "<adjective>-<noun>-<n>"
+-- without counting the project's runs).
+CREATE TABLE run_counters (
+    project     text PRIMARY KEY,
+    last_number bigint NOT NULL
+);
+
 CREATE INDEX runs_project_created ON runs (project, created_at, run_id);
 -- jsonb_path_ops GIN indexes serve the containment (@>) tests that equality filters compile to.
 CREATE INDEX runs_config_flat ON runs USING gin (config_flat jsonb_path_ops);
@@ -63,7 +74,7 @@ CREATE INDEX runs_summary_flat ON runs USING gin (summary_flat jsonb_path_ops);
 CREATE INDEX runs_meta ON runs USING gin (meta jsonb_path_ops);
 
 -- ---------------------------------------------------------------------------------------------
--- History: one row per logged row (the exact JSON, for scan_history), and one narrow point per
+-- History: one row per logged row (its exact JSON text, for scan_history), and one narrow point per
 -- numeric value (for sample_history: min/max buckets computed here, reading one key only).
 --   dropped     a checkpoint row that a later version of it replaced (never shown)
 --   superseded  a row after the step a run was rewound to (shown with include_superseded)
@@ -76,7 +87,7 @@ CREATE TABLE history_rows (
     checkpoint  text,                              -- the row's _partial id, if it is a checkpoint
     dropped     boolean NOT NULL DEFAULT false,
     superseded  boolean NOT NULL DEFAULT false,
-    data        jsonb NOT NULL,
+    data        json NOT NULL,                     -- the row as logged (json: key order kept)
     PRIMARY KEY (run_pk, seq)
 );
 CREATE INDEX history_rows_checkpoint ON history_rows (run_pk, checkpoint) WHERE checkpoint IS NOT NULL;
@@ -91,7 +102,7 @@ CREATE TABLE history_keys (
     count       bigint NOT NULL DEFAULT 0,
     first_step  bigint,
     last_step   bigint,
-    type_rank   smallint NOT NULL DEFAULT 2,       -- 0 number, 1 string, 2 other (the lowest seen wins)
+    types       smallint NOT NULL DEFAULT 0,       -- bits of the values seen: 1 number, 2 string, 4 other
     min_value   float8,                            -- finite numeric values only
     max_value   float8,
     PRIMARY KEY (run_pk, key_id),
@@ -115,7 +126,7 @@ CREATE TABLE system_rows (
     run_pk      bigint NOT NULL REFERENCES runs (pk) ON DELETE CASCADE,
     seq         bigint NOT NULL,
     ts          float8,
-    data        jsonb NOT NULL,
+    data        json NOT NULL,
     PRIMARY KEY (run_pk, seq)
 );
 
