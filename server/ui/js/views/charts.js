@@ -11,8 +11,9 @@ export const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "
 const MAX_CHARTS = 24;
 const X_AXES = ["_step", "_runtime", "_timestamp"];
 
-/** For tests and debugging: what each chart was given (window.__trackkit.charts[metric]). */
-const debug = (window.__trackkit = window.__trackkit || { charts: {} });
+/** For tests and debugging: what each chart was given (window.__trackkit.charts[metric];
+ * the run page's system panel: window.__trackkit.system[metric]). */
+const debug = (window.__trackkit = window.__trackkit || {});
 
 function alpha(hex, a) {
   const n = parseInt(hex.slice(1), 16);
@@ -29,7 +30,8 @@ export class ChartPanel {
    * @param {{x?: string, log?: string, smooth?: string, metric?: string}} params  from the URL
    * @param {(changes: object) => void} onParams  called when a control changes (to update the URL)
    */
-  constructor(container, params, onParams) {
+  constructor(container, params, onParams, name = "charts") {
+    this.name = name;
     this.params = { ...params };
     this.onParams = onParams;
     this.runs = [];
@@ -133,7 +135,7 @@ export class ChartPanel {
   /** Draw every chart from the fetched data with the current smoothing and scale (no fetch). */
   draw() {
     this.destroy();
-    debug.charts = {};
+    const registry = (debug[this.name] = {});
     const names = new Map(this.runs.map((r) => [r.project + "/" + r.id, r.name || r.id]));
     const byRun = (this.data.runs || []).map((r) => ({ key: r.project + "/" + r.id, series: r.series }));
     const colours = new Map(this.runs.map((r, i) => [r.project + "/" + r.id, PALETTE[i % PALETTE.length]]));
@@ -141,22 +143,22 @@ export class ChartPanel {
     for (const metric of this.metrics || []) {
       const card = h("div", { class: "chart-card", "data-metric": metric });
       cards.push(card);
-      this.drawOne(card, metric, byRun, names, colours);
+      this.drawOne(card, metric, byRun, names, colours, registry);
     }
     replace(this.grid, cards.length ? cards : notice("No numeric metrics logged by the selected runs" +
       (this.params.metric ? ` match "${this.params.metric}"` : "") + "."));
     if (this.hidden > 0) this.grid.appendChild(notice(`${this.hidden} more metrics: narrow the search to see them.`));
     let drawn = 0;
     let total = 0;
-    for (const c of Object.values(debug.charts)) { drawn += c.drawn; total += c.total; }
+    for (const c of Object.values(registry)) { drawn += c.drawn; total += c.total; }
     this.status.textContent = `${this.runs.length} run${this.runs.length === 1 ? "" : "s"} · ${pointsLabel(drawn, total)}`;
   }
 
-  drawOne(card, metric, byRun, names, colours) {
+  drawOne(card, metric, byRun, names, colours, registry) {
     const smoothing = Number(this.params.smooth || 0);
     const log = this.params.log === "1" || this.params.log === true;
     const shaped = chartColumns(byRun.map((r) => ({ id: r.key, series: r.series[metric] })), { smoothing, log });
-    debug.charts[metric] = { x: this.xKey(), smoothing, log, runs: shaped.runs, data: shaped.data, drawn: shaped.drawn, total: shaped.total };
+    registry[metric] = { x: this.xKey(), smoothing, log, runs: shaped.runs, data: shaped.data, drawn: shaped.drawn, total: shaped.total };
     const hover = h("div", { class: "chart-hover" });
     const plotBox = h("div", { class: "chart-plot" });
     replace(card, h("div", { class: "chart-title" }, h("span", { class: "metric" }, metric),
@@ -173,7 +175,9 @@ export class ChartPanel {
       const c = colours.get(id);
       const base = 1 + i * 4;
       const line = { spanGaps: false, points: { show: false } };
-      series.push({ ...line, label: names.get(id), stroke: smoothing ? alpha(c, 0.3) : c, width: 1 });
+      const few = shaped.drawn / shaped.runs.length < 40; // a handful of points: show them, a line may not exist
+      series.push({ ...line, label: names.get(id), stroke: smoothing ? alpha(c, 0.3) : c, width: 1,
+        points: { show: few, size: 5, fill: c } });
       series.push({ ...line, label: names.get(id) + " (smoothed)", stroke: c, width: 1.5, show: smoothing > 0 });
       series.push({ ...line, label: "min", stroke: "transparent", width: 0 });
       series.push({ ...line, label: "max", stroke: "transparent", width: 0 });
@@ -181,7 +185,8 @@ export class ChartPanel {
     });
     const opts = {
       width: this.chartWidth() - 2, height: 220, legend: { show: false },
-      scales: { x: { time: this.xKey() === "_timestamp" }, y: { distr: log ? 3 : 1 } },
+      scales: { x: { time: this.xKey() === "_timestamp", range: (u, min, max) => (min === max ? [min - 1, max + 1] : [min, max]) },
+        y: { distr: log ? 3 : 1 } },
       axes: [{ stroke: fg, grid: { stroke: gridColour, width: 1 }, ticks: { stroke: gridColour } },
         { stroke: fg, grid: { stroke: gridColour, width: 1 }, ticks: { stroke: gridColour }, size: 60 }],
       series, bands, cursor: { drag: { x: true, y: false } },
@@ -206,5 +211,37 @@ export class ChartPanel {
       rows.push(h("div", { class: "hover-run" }, swatch, `${names.get(id)}: ${formatValue(value)}${range}`));
     });
     replace(box, rows);
+  }
+}
+
+/** The run's system metrics (CPU, memory, disk, network ...) along wall time, drawn like the metrics. */
+export class SystemChartPanel extends ChartPanel {
+  constructor(container, params, onParams) {
+    super(container, params, onParams, "system");
+    this.xSelect.parentElement.hidden = true;
+  }
+
+  xKey() {
+    return "_timestamp";
+  }
+
+  async load() {
+    const token = (this.token = {});
+    this.status.textContent = "loading…";
+    try {
+      const samples = Math.max(100, Math.min(2000, Math.round(this.chartWidth())));
+      const answers = await Promise.all(this.runs.map((r) => api.systemSample(r.project, r.id, samples)));
+      if (token !== this.token) return;
+      this.data = { runs: this.runs.map((r, i) => ({ project: r.project, id: r.id, series: answers[i].series })) };
+      const metrics = [...new Set(answers.flatMap((a) => Object.keys(a.series)))].filter((k) => !k.startsWith("_")).sort();
+      const shown = metrics.filter((m) => metricMatches(m, this.params.metric));
+      this.metrics = shown.slice(0, MAX_CHARTS);
+      this.hidden = shown.length - this.metrics.length;
+      this.draw();
+    } catch (error) {
+      if (token !== this.token) return;
+      this.status.textContent = "";
+      replace(this.grid, notice(error.message, "error"));
+    }
   }
 }

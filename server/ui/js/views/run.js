@@ -6,7 +6,7 @@ import { api } from "../api.js";
 import { h, notice, replace } from "../dom.js";
 import { flatten, formatDuration, formatTime, formatValue } from "../table.js";
 import { formatHash } from "../url.js";
-import { ChartPanel } from "./charts.js";
+import { ChartPanel, SystemChartPanel } from "./charts.js";
 
 const META_SHOWN = ["id", "name", "project", "entity", "group", "job_type", "host", "command", "git", "python", "mode",
   "exit_code", "exit_reason", "history_rows", "rows_dropped"];
@@ -78,20 +78,6 @@ export async function runView(root, route, nav) {
     : notice("no files"))).catch((error) => replace(filesBox, notice(error.message, "error")));
   const panel = new ChartPanel(chartsBox, route.params, (changes) => nav.replace(route.path, { ...route.params, ...changes }));
   await panel.setRuns([{ project, id: runId, name: meta.name || runId }]);
-  loadSystem(systemBox, project, runId);
-}
-
-async function loadSystem(box, project, runId) {
-  try {
-    const { series } = await api.systemSample(project, runId, 400);
-    const keys = Object.keys(series).sort();
-    if (!keys.length) { replace(box, notice("no system metrics")); return; }
-    replace(box, h("ul", { class: "system" }, keys.map((k) => {
-      const s = series[k];
-      const last = s.last.length ? s.last[s.last.length - 1] : null;
-      return h("li", {}, `${k}: last ${formatValue(last)}, max ${formatValue(Math.max(...s.max.filter((v) => v !== null)))} (${s.total} points)`);
-    })));
-  } catch (error) {
-    replace(box, notice(error.message, "error"));
-  }
+  const system = new SystemChartPanel(systemBox, {}, () => {});
+  await system.setRuns([{ project, id: runId, name: meta.name || runId }]);
 }
