@@ -76,6 +76,12 @@ def _check(filters: Any) -> None:
         raise UsageError(f"filters must be a dict like {{'config.lr': {{'$gt': 0.01}}}}; got {filters!r}.")
 
 
+def _never_equal(operand: Any) -> bool:
+    """NaN equals nothing; the strings "NaN"/"Infinity"/"-Infinity" equal nothing either, since
+    every stored copy of them reads back as a float."""
+    return (isinstance(operand, float) and math.isnan(operand)) or (isinstance(operand, str) and operand in NONFINITE)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -160,6 +166,10 @@ class Compiler:
             test = f"({value} = {self.jsonb(list(operand))})"  # a list compared whole, not element-wise
         else:
             test = self._elementwise(value, lambda x: self._element(positive, x, operand))
+            if positive == "$eq" and not isinstance(operand, Mapping) and not _never_equal(operand):
+                hint = self._containment(field, operand)
+                if hint:
+                    test = f"({hint} AND {test})"
         if negate:
             return f"({value} IS NULL OR NOT {test})"
         return f"({value} IS NOT NULL AND {test})"
@@ -172,11 +182,11 @@ class Compiler:
     def _element(self, op: str, x: str, operand: Any) -> str:
         """A never-NULL test of one JSON value ``x`` against ``operand``."""
         if op == "$eq":
-            if isinstance(operand, float) and math.isnan(operand):
-                return "FALSE"  # NaN equals nothing, itself included
+            if _never_equal(operand):
+                return "FALSE"
             return f"coalesce({x} = {self.jsonb(operand)}, FALSE)"
         if op == "$in":
-            items = [dumps(item) for item in operand if not (isinstance(item, float) and math.isnan(item))]
+            items = [dumps(item) for item in operand if not _never_equal(item)]
             return f"coalesce({x} = ANY({self.param(items)}::text[]::jsonb[]), FALSE)"
         if op == "$regex":
             return (f"coalesce(jsonb_typeof({x}) = 'string' AND ({x} #>> '{{}}') NOT IN {_NONFINITE_SQL} "
@@ -190,11 +200,21 @@ class Compiler:
             return (f"coalesce(tk_num({x}) <> 'NaN'::float8 AND tk_num({x}) {sign} "
                     f"{self.param(float(operand))}::float8, FALSE)")
         if isinstance(operand, str):
-            if operand in NONFINITE:  # it reads back as a float: compare it as one
-                return self._element(op, x, NONFINITE[operand])
             return (f"coalesce(jsonb_typeof({x}) = 'string' AND ({x} #>> '{{}}') NOT IN {_NONFINITE_SQL} "
                     f"AND ({x} #>> '{{}}') COLLATE \"C\" {sign} {self.param(operand)}::text COLLATE \"C\", FALSE)")
         return "FALSE"  # None, lists, dicts: no order to compare by
+
+    def _containment(self, field: str, operand: Any) -> str | None:
+        """For ``config.<leaf> == scalar``: a test implied by the exact one that the GIN index on
+        ``config_flat`` serves (the value itself, or a list holding it, under the dotted path)."""
+        for part in ("config", "summary"):
+            if field.startswith(part + ".") and len(field) > len(part) + 1:
+                paths = [field[len(part) + 1:]]
+                if part == "config" and paths[0].endswith(".value"):
+                    paths.append(paths[0][: -len(".value")])
+                tests = [f"r.{part}_flat @> {self.jsonb({path: shape})}" for path in paths for shape in (operand, [operand])]
+                return "(" + " OR ".join(tests) + ")"
+        return None
 
     # -- ordering --------------------------------------------------------------------------------
     def order_by(self, order: str | Sequence[str] | None) -> str:
