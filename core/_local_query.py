@@ -22,7 +22,7 @@ from ._store import RunDocument
 __all__ = ["DocumentCache", "SYSTEM", "append_lines", "copy_document", "read_system"]
 
 SYSTEM = "system.jsonl"
-_RECORD_FILES = ("run.json", "config.json", "summary.json")
+_RECORD_FILES = ("run.json", "config.json", "summary.json", "edits.jsonl")  # edits: Api edits not merged yet
 _RACY_SECONDS = 2.0
 
 

@@ -203,6 +203,7 @@ class LocalRunSink:
                 raise
         finally:
             os.close(fd)
+        self._index_appended(rows, start, start + len(payload))  # Store v2 history index (H3a)
 
     def heartbeat(self) -> None:
         try:
@@ -212,6 +213,7 @@ class LocalRunSink:
                 handle.write(f"{os.getpid()} {_HOST}\n")
 
     def close(self) -> None:
+        self._index_close()  # Store v2 history index (H3a)
         handle, self._lock_handle = self._lock_handle, None
         if handle is not None:
             handle.close()  # releases the flock
@@ -228,6 +230,20 @@ class LocalRunSink:
         from ._run_files import put_dir_file
 
         return put_dir_file(os.path.join(self.run_dir, "files"), name, source)
+
+    def _index_appended(self, rows: Sequence[dict[str, Any]], start: int, end: int) -> None:
+        """Keep the history index (``_history_index``) up to date; it never fails a write."""
+        writer = self.__dict__.get("_index_writer")
+        if writer is None:
+            from ._history_index import IndexWriter
+
+            writer = self.__dict__.setdefault("_index_writer", IndexWriter(self.run_dir))
+        writer.appended(rows, start, end)
+
+    def _index_close(self) -> None:
+        writer = self.__dict__.get("_index_writer")
+        if writer is not None:
+            writer.flush()
 
 
 class LocalStore:
@@ -474,10 +490,25 @@ class LocalStore:
         page["runs"] = [copy_document(document) for document in page["runs"]]
         return page
 
+    def _history_index(self, project: str, run_id: str) -> Any:
+        """The run's history index, caught up with its history (``_history_index.load_index``)."""
+        run_dir = self._existing_run_dir(project, run_id)
+        cache = self.__dict__.get("_index_cache")
+        if cache is None:
+            from ._history_index import IndexCache
+
+            cache = self.__dict__.setdefault("_index_cache", IndexCache())
+        return cache.get(run_dir, lambda: not self._is_live(project, run_id))
+
     def history_keys(self, project: str, run_id: str) -> dict[str, KeyInfo]:
         from ._query import history_key_infos
 
-        self._existing_run_dir(project, run_id)
+        state = self._history_index(project, run_id)
+        if state is None:
+            return {}
+        if not state.slow:
+            infos: dict[str, KeyInfo] = state.key_infos()
+            return infos
         return history_key_infos(self.iter_history(project, run_id))
 
     def scan_history(
@@ -492,7 +523,10 @@ class LocalStore:
         from ._query import scan_rows
 
         self._existing_run_dir(project, run_id)
-        return scan_rows(self.iter_history(project, run_id), keys, min_step, max_step)
+        rows = self.iter_history(project, run_id, include_superseded=include_superseded)
+        if keys is None and min_step is None and max_step is None:
+            return rows
+        return scan_rows(rows, keys, min_step, max_step)
 
     def sample_history(
         self,
@@ -505,10 +539,20 @@ class LocalStore:
         stop: float | None = None,
         include_superseded: bool = False,
     ) -> dict[str, SampledSeries]:
-        from ._sampling import sample_rows
+        from ._sampling import check_sample_args, sample_rows
 
-        self._existing_run_dir(project, run_id)
-        return sample_rows(self.iter_history(project, run_id), keys, x, samples, start, stop)
+        check_sample_args(keys, x, samples, start, stop)
+        if not include_superseded:
+            from ._index_sampling import sample_index
+
+            state = self._history_index(project, run_id)
+            if state is None:
+                return {}
+            sampled = sample_index(state, keys, x, samples, start, stop)
+            if sampled is not None:
+                return sampled
+        rows = self.iter_history(project, run_id, include_superseded=include_superseded)
+        return sample_rows(rows, keys, x, samples, start, stop)
 
     def scan_system(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
         from ._local_query import SYSTEM, read_system

@@ -229,7 +229,7 @@ class MemoryStore:
         max_step: int | None = None,
         include_superseded: bool = False,
     ) -> Iterator[dict[str, Any]]:
-        return scan_rows(self.iter_history(project, run_id), keys, min_step, max_step)
+        return scan_rows(self.iter_history(project, run_id, include_superseded=include_superseded), keys, min_step, max_step)
 
     def sample_history(
         self,
@@ -242,7 +242,8 @@ class MemoryStore:
         stop: float | None = None,
         include_superseded: bool = False,
     ) -> dict[str, SampledSeries]:
-        return sample_rows(self.iter_history(project, run_id), keys, x, samples, start, stop)
+        rows = self.iter_history(project, run_id, include_superseded=include_superseded)
+        return sample_rows(rows, keys, x, samples, start, stop)
 
     def scan_system(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
         with self._lock:

@@ -12,8 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ._errors import UsageError
-from ._filters import _MISSING as _FILTERS_MISSING
-from ._filters import matches, resolve_field, sort_key
+from ._filters import check_filters, matches, sort_documents
 from ._store import KeyInfo, ProjectInfo, RunDocument, RunPage
 
 __all__ = [
@@ -28,9 +27,8 @@ __all__ = [
 ]
 
 #: Keys every history row carries that are not metrics (left out of ``history_keys``).
-HISTORY_META_KEYS = frozenset({"_step", "_timestamp", "_runtime", "_partial", "_replaces"})
+HISTORY_META_KEYS = frozenset({"_step", "_timestamp", "_runtime", "_partial", "_replaces", "_rewind", "_writer", "_superseded"})
 _ROW_AXES = ("_step", "_timestamp", "_runtime")
-_MISSING = object()
 
 
 def run_document(record: Mapping[str, Any], project: str, run_id: str, updated_at: float | None = None) -> RunDocument:
@@ -62,43 +60,10 @@ def run_document(record: Mapping[str, Any], project: str, run_id: str, updated_a
 
 
 # -- ordering ------------------------------------------------------------------------------------
-def _rank(value: Any) -> tuple[int, Any]:
-    """Numbers by value, then strings, then booleans and others; ``(3, 0)`` for missing and NaN."""
-    if value is _MISSING or value is None:
-        return (3, 0)
-    if isinstance(value, bool):
-        return (2, (0, int(value)))
-    if isinstance(value, (int, float)):
-        return (3, 0) if value != value else (0, value)
-    if isinstance(value, str):
-        return (1, value)
-    return (2, (1, repr(value)))
-
-
-def _field_value(document: Mapping[str, Any], field: str) -> Any:
-    value = resolve_field(document, field)
-    return _MISSING if value is None or value is _FILTERS_MISSING else value
-
-
 def order_documents(documents: list[RunDocument], order: str | Sequence[str] | None) -> list[RunDocument]:
     """Sort by each key of ``order`` (``"-summary.acc"``), ties by ``created_at`` then id; missing
-    and NaN values go last in both directions."""
-    keys = [order] if isinstance(order, str) else list(order or [])
-    ordered = sorted(documents, key=lambda d: (_rank(d.get("created_at", _MISSING)), d.get("id", "")))
-    for spec in reversed(keys):
-        if not isinstance(spec, str) or not spec.strip("+- "):
-            raise UsageError(f"order takes field names like '-summary.acc'; got {spec!r}.")
-        field, descending = sort_key(spec)
-        kinds: tuple[list[tuple[Any, RunDocument]], ...] = ([], [], [], [])
-        for document in ordered:
-            kind, value = _rank(_field_value(document, field))
-            kinds[kind].append((value, document))
-        ordered = []
-        for kind_index, group in enumerate(kinds):  # the kinds keep their order in both directions
-            if kind_index < 3:
-                group.sort(key=lambda pair: pair[0], reverse=descending)  # stable, also when reversed
-            ordered.extend(d for _, d in group)
-    return ordered
+    and NaN values go last in both directions (the rule of ``trackkit._filters.order_key``)."""
+    return sort_documents(documents, order)
 
 
 # -- projection ----------------------------------------------------------------------------------
@@ -166,8 +131,7 @@ def query_documents(
     fields: Sequence[str] | None = None,
 ) -> RunPage:
     """``query_runs`` over documents a store has at hand: filter, order, page, project."""
-    if filters is not None and not isinstance(filters, Mapping):
-        raise UsageError(f"filters must be a dict like {{'config.lr': {{'$gt': 0.01}}}}; got {filters!r}.")
+    check_filters(filters)
     if limit is not None and (not isinstance(limit, int) or limit < 0):
         raise UsageError(f"limit must be a non-negative int or None; got {limit!r}.")
     if not isinstance(offset, int) or offset < 0:

@@ -345,6 +345,37 @@ def test_sampling_along_another_axis_or_a_metric(store: Any) -> None:
     assert store.sample_history("p", "time", ["loss"], x="_runtime", samples=1)["loss"]["max"] == [7.0]
 
 
+def test_checkpoint_rows_count_once_in_keys_and_samples(store: Any) -> None:
+    """A row saved early as a checkpoint (``_partial``) and later replaced (``_replaces``) counts
+    once: only the final row is read, sampled and counted."""
+    rows = [
+        {"_step": 0, "loss": 1.0},
+        {"_step": 1, "loss": 50.0, "_partial": "w:1"},
+        {"_step": 1, "loss": 60.0, "_partial": "w:1"},
+        {"_step": 1, "loss": 2.0, "acc": 0.5, "_replaces": "w:1"},
+        {"_step": 2, "loss": 3.0, "_partial": "w:2"},  # never replaced: the last checkpoint counts
+    ]
+    make_run(store, "p", "cp", rows=rows)
+    assert [(r["_step"], r["loss"]) for r in store.scan_history("p", "cp")] == [(0, 1.0), (1, 2.0), (2, 3.0)]
+    assert store.history_keys("p", "cp")["loss"] == {"count": 3, "first_step": 0, "last_step": 2, "type": "number"}
+    series = store.sample_history("p", "cp", ["loss"], samples=1)["loss"]
+    assert series["total"] == 3 and series["max"] == [3.0] and series["first"] == [1.0] and series["last"] == [3.0]
+
+
+def test_rows_a_rewind_superseded_are_hidden_unless_asked_for(store: Any) -> None:
+    """After ``resume_from_step=2`` the old steps 3-4 are left out of scans and samples by default."""
+    old = _rows([0.0, 1.0, 2.0, 30.0, 40.0])
+    new = [{"_step": 3, "_timestamp": 2000.0, "_runtime": 9.0, "loss": 3.0},
+           {"_step": 4, "_timestamp": 2001.0, "_runtime": 10.0, "loss": 4.0}]
+    make_run(store, "p", "rw", rows=[*old, {"_rewind": 2, "_writer": "w2", "_timestamp": 1999.0}, *new])
+    assert [r["loss"] for r in store.scan_history("p", "rw")] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert len(list(store.scan_history("p", "rw", include_superseded=True))) == 7
+    series = store.sample_history("p", "rw", ["loss"], samples=5)["loss"]
+    assert series["total"] == 5 and max(series["max"]) == 4.0
+    assert store.sample_history("p", "rw", ["loss"], samples=5, include_superseded=True)["loss"]["total"] == 7
+    assert store.history_keys("p", "rw")["loss"]["count"] == 5
+
+
 def test_history_of_a_missing_run_is_run_not_found(store: Any) -> None:
     """Asking for a run that does not exist names it."""
     for call in (lambda: store.history_keys("p", "nope"), lambda: list(store.scan_history("p", "nope")),

@@ -1,0 +1,212 @@
+"""``sample_history`` answered from the history index (``_history_index``) instead of the rows.
+
+Along a row axis that only grows (``_step`` of a run without rewinds, most often ``_timestamp``),
+the points of a bucket are a contiguous slice of the key's column: the bucket edges are found by
+bisection and each bucket's min/max/NaN count is read from the rollups (blocks of 64 and 4,096
+values), so the cost depends on the number of buckets, not of points. Anything else (an axis that
+goes back, ``x`` a metric) walks the key's columns point by point, still without parsing JSON.
+The rules are ``_sampling``'s: the same buckets, exactly, as ``sample_rows`` over the rows.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+
+from ._history_index import AXES, BLOCK, Column, IndexState, KeyColumns
+from ._sampling import Accumulator, bucket_index, empty_series
+from ._store import SampledSeries
+
+__all__ = ["sample_index"]
+
+
+def _combine(a: tuple[float, float, int], b: tuple[float, float, int]) -> tuple[float, float, int]:
+    return (a[0] if a[0] <= b[0] else b[0], a[1] if a[1] >= b[1] else b[1], a[2] + b[2])
+
+
+_EMPTY = (math.inf, -math.inf, 0)
+
+
+def _raw(values: Column, a: int, b: int) -> tuple[float, float, int]:
+    result = _EMPTY
+    for part in values.parts(a, b):
+        if len(part) == 0:
+            continue
+        if sum(part) == sum(part):  # no NaN (inf - inf is also NaN: then the careful way, still right)
+            result = _combine(result, (min(part), max(part), 0))
+        else:
+            kept = [v for v in part if v == v]
+            nan = len(part) - len(kept)
+            result = _combine(result, (min(kept), max(kept), nan) if kept else (math.inf, -math.inf, nan))
+    return result
+
+
+def _level(columns: KeyColumns, level: int, a: int, b: int) -> tuple[float, float, int]:
+    if a >= b:
+        return _EMPTY
+    mins, maxs, nans = columns.levels[level]
+    low = min(min(p) for p in mins.parts(a, b))
+    high = max(max(p) for p in maxs.parts(a, b))
+    return (low, high, sum(sum(p) for p in nans.parts(a, b)))
+
+
+def _range(columns: KeyColumns, level: int, a: int, b: int) -> tuple[float, float, int]:
+    """min, max and NaN count of entries ``[a, b)`` of a level (0: the values themselves), using
+    the blocks of the next level for the whole blocks inside the range."""
+    if a >= b:
+        return _EMPTY
+
+    def direct(a: int, b: int) -> tuple[float, float, int]:
+        return _raw(columns.values, a, b) if level == 0 else _level(columns, level, a, b)
+
+    covered = columns.rolled1 if level == 0 else columns.rolled2 if level == 1 else 0
+    head_end = -(-a // BLOCK)
+    tail_start = min(b // BLOCK, covered)
+    if tail_start - head_end < 2:
+        return direct(a, b)
+    outer = _combine(direct(a, head_end * BLOCK), direct(tail_start * BLOCK, b))
+    return _combine(outer, _range(columns, level + 1, head_end, tail_start))
+
+
+def _first_valid(values: Column, a: int, b: int, step: int) -> float | None:
+    index = a if step > 0 else b - 1
+    while a <= index < b:
+        value = values[index]
+        if value == value:
+            return float(value)
+        index += step
+    return None
+
+
+class _Dead:
+    """The rows a later row replaced (dead checkpoints), for quick range checks."""
+
+    def __init__(self, rows: Sequence[int]) -> None:
+        self.rows = sorted(rows)
+        self.set = set(self.rows)
+
+    def any_between(self, low: int, high: int) -> bool:
+        if not self.rows:
+            return False
+        index = bisect.bisect_left(self.rows, low)
+        return index < len(self.rows) and self.rows[index] <= high
+
+
+def sample_index(
+    state: IndexState, keys: Sequence[str], x: str, samples: int, start: float | None, stop: float | None
+) -> dict[str, SampledSeries] | None:
+    """The buckets of each key, or None when the index cannot answer (a rewind: read the rows)."""
+    if state.slow:
+        return None
+    dead = _Dead(state.dead)
+    if x in AXES:
+        info = state.axis_info[x]
+        low, high = info["min"], info["max"]
+        carry = None
+    else:
+        carry = _carry_points(state, x, dead)
+        if carry is None:
+            return {}  # x never logged as a number: no key has a point
+        low, high = (min(carry[1]), max(carry[1])) if carry[1] else (None, None)
+    lo = start if start is not None else low
+    hi = stop if stop is not None else high
+    result: dict[str, SampledSeries] = {}
+    for key in dict.fromkeys(keys):
+        columns = state.keys.get(key)
+        if columns is None or not columns.info.get("count"):
+            continue
+        if lo is None or hi is None or hi < lo:
+            result[key] = empty_series(key, x, lo, hi)
+            continue
+        accumulator = Accumulator(lo, hi, samples)
+        if carry is None and state.axis_info[x]["monotone"]:
+            _sample_sorted(state.axes[x], columns, accumulator, dead)
+        else:
+            _sample_points(state, x, columns, accumulator, dead, carry)
+        result[key] = accumulator.series(key, x)
+    return result
+
+
+def _carry_points(state: IndexState, x: str, dead: _Dead) -> tuple[list[int], list[float]] | None:
+    """The rows where metric ``x`` has a finite value, and those values (a row without it carries the last)."""
+    columns = state.keys.get(x)
+    if columns is None:
+        return None
+    rows, values = [], []
+    for position in range(columns.points):
+        value = columns.values[position]
+        row = columns.row_of(position)
+        if math.isfinite(value) and row not in dead.set:
+            rows.append(row)
+            values.append(float(value))
+    return rows, values
+
+
+def _sample_points(state: IndexState, x: str, columns: KeyColumns, accumulator: Accumulator, dead: _Dead,
+                   carry: tuple[list[int], list[float]] | None) -> None:
+    """Point by point (an axis that goes back, or ``x`` a metric)."""
+    lo, hi = accumulator.start, accumulator.stop
+    axis = state.axes[x] if carry is None else None
+    for position in range(columns.points):
+        row = columns.row_of(position)
+        if row in dead.set:
+            continue
+        if axis is not None:
+            xv = axis[row]
+            if not math.isfinite(xv):
+                continue
+        else:
+            assert carry is not None
+            found = bisect.bisect_right(carry[0], row) - 1
+            if found < 0:
+                continue
+            xv = carry[1][found]
+        if lo <= xv <= hi:
+            accumulator.add(float(xv), float(columns.values[position]))
+
+
+def _sample_sorted(axis: Column, columns: KeyColumns, accumulator: Accumulator, dead: _Dead) -> None:
+    """Along an axis that never goes back: each bucket is a slice of the key's column."""
+    lo, hi, samples = accumulator.start, accumulator.stop, accumulator.samples
+    first = columns.position_of_row(axis.bisect_left(lo))
+    end = columns.position_of_row(axis.bisect_right(hi))
+    if first >= end:
+        return
+
+    def x_at(position: int) -> float:
+        return float(axis[columns.row_of(position)])
+
+    if end - first <= 4 * samples:  # few points: one by one is as quick and trivially exact
+        for position in range(first, end):
+            if not dead.set or columns.row_of(position) not in dead.set:
+                accumulator.add(x_at(position), float(columns.values[position]))
+        return
+    edges = [first]
+    width = (hi - lo) / samples
+    for k in range(1, samples):
+        position = columns.position_of_row(axis.bisect_left(lo + k * width))
+        position = max(position, edges[-1])
+        while position > edges[-1] and bucket_index(x_at(position - 1), lo, hi, samples) >= k:
+            position -= 1
+        while position < end and bucket_index(x_at(position), lo, hi, samples) < k:
+            position += 1
+        edges.append(position)
+    edges.append(end)
+    values = columns.values
+    for k in range(samples):
+        a, b = edges[k], edges[k + 1]
+        if a >= b:
+            continue
+        if dead.rows and dead.any_between(columns.row_of(a), columns.row_of(b - 1)):
+            for position in range(a, b):
+                if columns.row_of(position) not in dead.set:
+                    accumulator.add(x_at(position), float(values[position]))
+            continue
+        low, high, nan = _range(columns, 0, a, b)
+        count = b - a
+        if nan == count:
+            accumulator.add_bucket(k, x_at(a), None, None, None, None, count, nan)
+        else:
+            accumulator.add_bucket(k, x_at(a), _first_valid(values, a, b, 1), _first_valid(values, a, b, -1),
+                                   low, high, count, nan)
