@@ -6,10 +6,16 @@ serves ``lightning.pytorch`` and ``pytorch_lightning`` alike.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["checkpoint_summary", "hparams_dict", "model_config", "optimizer_configs", "trainer_config"]
+from ._capture import qualified_name, torch_parameter_counts
+
+__all__ = [
+    "checkpoint_summary", "cli_config", "hparams_dict", "model_config", "optimizer_configs", "resumed_step",
+    "saved_checkpoints", "summary_callback", "trainer_config",
+]
 
 #: Keys LightningCLI adds to hparams for its own bookkeeping.
 _INTERNAL_HPARAMS = frozenset(("_class_path", "_instantiator"))
@@ -36,12 +42,6 @@ TRAINER_ATTRIBUTES = (
     "num_sanity_val_steps",
     "enable_autolog_hparams",
 )
-
-
-def qualified_name(obj: Any) -> str:
-    """``module.qualname`` of a class (or of an instance's class)."""
-    kind = obj if isinstance(obj, type) else type(obj)
-    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def hparams_dict(params: Any) -> Any:
@@ -103,19 +103,7 @@ def optimizer_configs(trainer: Any) -> dict[str, Any]:
 
 def model_config(model: Any) -> dict[str, Any]:
     """The LightningModule's class and its parameter counts (uninitialised lazy parameters skipped)."""
-    total = trainable = 0
-    try:
-        for parameter in model.parameters():
-            try:
-                count = int(parameter.numel())
-            except Exception:  # torch.nn.UninitializedParameter
-                continue
-            total += count
-            if parameter.requires_grad:
-                trainable += count
-    except Exception:
-        return {"class": qualified_name(model)}
-    return {"class": qualified_name(model), "params": total, "trainable_params": trainable}
+    return {"class": qualified_name(model), **(torch_parameter_counts(model) or {})}
 
 
 def checkpoint_summary(callback: Any) -> dict[str, Any]:
@@ -129,3 +117,75 @@ def checkpoint_summary(callback: Any) -> dict[str, Any]:
         "checkpoint/best_score": score,
         "checkpoint/dir": getattr(callback, "dirpath", None),
     }
+
+
+def summary_callback(trainer: Any) -> Any:
+    """The ModelCheckpoint the checkpoint summary follows: the monitored one, whatever the order.
+
+    ``trainer.checkpoint_callback`` (the first ModelCheckpoint) when it monitors a metric or none
+    does; else the first that does. None without a trainer or a checkpoint callback.
+    """
+    try:
+        callbacks = list(trainer.checkpoint_callbacks)
+        primary = trainer.checkpoint_callback
+    except Exception:
+        return None
+    monitored = [callback for callback in callbacks if getattr(callback, "monitor", None)]
+    if primary is None or not monitored or any(callback is primary for callback in monitored):
+        return primary
+    return monitored[0]
+
+
+def saved_checkpoints(callback: Any) -> list[str]:
+    """The files a ModelCheckpoint may have just written (best, last and top-k), oldest first.
+
+    Lightning's own loggers scan the same public fields (``_scan_checkpoints``): a file that is
+    saved is the new best (no monitor), the last, or one of the top k.
+    """
+    paths = {getattr(callback, "best_model_path", "") or "", getattr(callback, "last_model_path", "") or ""}
+    paths.update(str(path) for path in (getattr(callback, "best_k_models", None) or {}))
+    found = [path for path in paths if path and os.path.isfile(path)]
+    return sorted(found, key=os.path.getmtime)
+
+
+def cli_config(trainer: Any) -> dict[str, Any] | None:
+    """LightningCLI's resolved config (``SaveConfigCallback.config``) as a dict, and its YAML text.
+
+    Returns ``{"config": dict, "yaml": str}``, or None when the trainer was not made by LightningCLI.
+    """
+    for callback in getattr(trainer, "callbacks", None) or []:
+        if not any(kind.__name__ == "SaveConfigCallback" for kind in type(callback).__mro__):
+            continue
+        config, parser = getattr(callback, "config", None), getattr(callback, "parser", None)
+        if config is None:
+            return None
+        as_dict = config.as_dict() if callable(getattr(config, "as_dict", None)) else dict(vars(config))
+        try:
+            text = parser.dump(config, skip_none=False, skip_check=True) if parser is not None else None
+        except Exception:
+            text = None
+        return {"config": as_dict, "yaml": text}
+    return None
+
+
+def resumed_step(ckpt_path: Any) -> int | None:
+    """The last step logged before the checkpoint ``ckpt_path`` was written, or None if unknown.
+
+    Lightning logs at ``_batches_that_stepped`` (before it is incremented), so a checkpoint that has
+    stepped n batches has logged steps up to n - 1. Reads the checkpoint lazily (``mmap``): only
+    its counters, never the weights.
+    """
+    if not ckpt_path or not isinstance(ckpt_path, (str, os.PathLike)) or not os.path.isfile(ckpt_path):
+        return None
+    try:
+        import torch
+
+        checkpoint = torch.load(ckpt_path, map_location="cpu", mmap=True, weights_only=False)
+    except Exception:
+        return None
+    stepped = None
+    try:
+        stepped = checkpoint["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"]
+    except (KeyError, TypeError):
+        stepped = checkpoint.get("global_step") if isinstance(checkpoint, Mapping) else None
+    return int(stepped) - 1 if isinstance(stepped, int) and stepped > 0 else None

@@ -3,7 +3,7 @@
 ``TrackLoggerMixin`` holds everything; ``build_logger_class`` combines it with either package's
 ``Logger`` base class, so ``isinstance`` checks and LightningCLI class paths work for both.
 
-Run lifecycle: the run is opened lazily, on global rank zero only, the first time Lightning (or
+Run lifecycle (see ``_run_handle``): the run is opened lazily, on global rank zero only, the first time Lightning (or
 the user) needs it. ``finalize("success")`` finishes a run the logger opened, so its state is
 right as soon as ``fit`` returns; a later ``validate`` or ``test`` resumes the same run id and
 finishes it again. A run the user passed in (``run=``) or that was active when the logger was
@@ -12,8 +12,8 @@ made is theirs to finish; the logger only reopens it if it has been finished in 
 
 from __future__ import annotations
 
+import importlib
 import os
-import shutil
 import string
 import sys
 import warnings
@@ -22,12 +22,23 @@ from typing import TYPE_CHECKING, Any
 
 from lightning_utilities.core.rank_zero import rank_zero_only
 
-import trackkit
 from trackkit import Run, RunInUseError, UsageError
 from trackkit.integrations.flags import capture_flags as _capture_flags
 
 from ._compat import override
-from ._lightning_capture import checkpoint_summary, hparams_dict, model_config, optimizer_configs, trainer_config
+from ._files import put_run_file
+from ._lightning_capture import (
+    checkpoint_summary,
+    cli_config,
+    hparams_dict,
+    model_config,
+    optimizer_configs,
+    resumed_step,
+    saved_checkpoints,
+    summary_callback,
+    trainer_config,
+)
+from ._run_handle import RunHandle
 
 if TYPE_CHECKING:
     from lightning.pytorch.loggers import Logger as _LoggerBase
@@ -65,27 +76,6 @@ def _shared_run_id() -> str:
     return new_id
 
 
-def _store_of(run: Run) -> str:
-    """The store directory of a local run (``<store>/<project>/<run_id>``)."""
-    return os.path.dirname(os.path.dirname(os.path.abspath(run.dir)))
-
-
-class _NoRun:
-    """What ``experiment`` returns on ranks other than zero: accepts every call, does nothing."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> _NoRun:
-        return self
-
-    def __getattr__(self, name: str) -> Any:
-        return self
-
-    def __getitem__(self, key: Any) -> _NoRun:
-        return self
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        pass
-
-
 class TrackLoggerMixin(_LoggerBase):
     """Log a Lightning run to trackkit: hyperparameters, trainer arguments, metrics, checkpoints.
 
@@ -97,17 +87,22 @@ class TrackLoggerMixin(_LoggerBase):
         name: The run's display name.
         config: Extra config for the new run (any object ``trackkit.init(config=)`` takes).
         id: Run id; the logger's ``version``. Generated when not given.
-        tags, notes, group, job_type, mode: As in ``trackkit.init``.
-        dir: The trackkit store directory (``TRACKKIT_DIR``, else ``./trackkit``).
+        tags, notes, group, job_type, mode, dir, store: As in ``trackkit.init``.
         resume: As in ``trackkit.init``; default ``"allow"`` (an existing ``id`` is continued).
         save_dir: Where Lightning puts checkpoints: ``<save_dir or default_root_dir>/<project>/<id>/checkpoints``.
-        log_model: ``True`` copies the best checkpoint into the run directory when ``fit`` ends
-            successfully; ``"all"`` copies every saved checkpoint as it is written.
+        prefix: Put ``<prefix>-`` in front of every metric key (Lightning's ``LOGGER_JOIN_CHAR``).
+        log_model: ``True`` puts the best checkpoint into the run (a run file
+            ``checkpoints/<name>``) when ``fit`` ends successfully; ``"all"`` puts every
+            checkpoint Lightning saves, as it is written.
         capture_flags: Add the script's absl / TF v1 flags to the config (explicit config wins).
 
     Example:
         >>> trainer = Trainer(logger=TrackLogger(project="mnist"), max_epochs=3)
     """
+
+    LOGGER_JOIN_CHAR = "-"
+    _dummy_experiment: type = object  # the package's DummyExperiment, set by ``build_logger_class``
+    _callback_base: Any = None  # the package's ``Callback``, set by ``build_logger_class``
 
     def __init__(
         self,
@@ -124,18 +119,20 @@ class TrackLoggerMixin(_LoggerBase):
         dir: str | None = None,
         mode: str | None = None,
         resume: str | None = None,
+        store: Any = None,
         save_dir: str | None = None,
+        prefix: str = "",
         log_model: bool | str = False,
         capture_flags: bool = True,
     ) -> None:
         super().__init__()
         if log_model not in (True, False, "all"):
             raise UsageError(f"TrackLogger(log_model=...) must be True, False or 'all'; got {log_model!r}.")
-        if run is None and trackkit.run is not None:
-            run = trackkit.run
+        handle = RunHandle(run)
+        run = handle.attach_now()
         if run is not None:
             ignored = {key: value for key, value in (("project", project), ("name", name), ("config", config),
-                       ("id", id), ("tags", tags), ("dir", dir)) if value is not None}
+                       ("id", id), ("tags", tags), ("dir", dir), ("store", store)) if value is not None}
             if ignored:
                 warnings.warn(
                     f"TrackLogger logs into run {run.project}/{run.id}, so {'=, '.join(ignored)}= "
@@ -143,32 +140,30 @@ class TrackLoggerMixin(_LoggerBase):
                     UserWarning,
                     stacklevel=2,
                 )
-        self._run: Run | None = run
-        self._owns_run = False
-        self._init_kwargs: dict[str, Any] = {
-            "name": name, "config": config, "tags": tags, "notes": notes, "group": group,
-            "job_type": job_type, "mode": mode,
-        }
-        if run is not None:
-            self._project = run.project
-            self._id = run.id
-            self._dir: str | None = _store_of(run)
-            self._mode: str | None = run.mode
+            self._project, self._id = run.project, run.id
         else:
             self._project = project or os.environ.get("TRACKKIT_PROJECT") or "uncategorized"
             self._id = id or os.environ.get("TRACKKIT_RUN_ID") or _shared_run_id()
-            self._dir = os.path.abspath(dir) if dir is not None else None
-            self._mode = mode
-        self._resume = resume or "allow"
+            handle.init_kwargs = {
+                key: value for key, value in {
+                    "project": self._project, "id": self._id, "name": name, "config": config, "tags": tags,
+                    "notes": notes, "group": group, "job_type": job_type, "mode": mode,
+                    "dir": os.path.abspath(dir) if dir is not None else None, "store": store,
+                    "resume": resume or "allow",
+                }.items() if value is not None
+            }
+        handle.attach_active = False  # decided now: the active run, or a run of our own
+        self._handle = handle
         self._save_dir = save_dir
+        self._prefix = prefix
         self._log_model = log_model
         self._capture_flags = capture_flags
         self._flags_captured = False
         self._trainer: weakref.ReferenceType[Any] | None = None
-        self._capture_pending = False  # a trainer was seen at setup; optimizers not read yet
         self._last_step: int | None = None
         self._checkpoint: dict[str, Any] | None = None
-        self._copied_checkpoints: dict[str, float] = {}
+        self._put_checkpoints: dict[str, float] = {}
+        self._resumed_from: Any = None  # the ckpt_path already rewound to
 
     # -- identity: cheap, no side effects, the same on every rank --------------------------------
     @property
@@ -186,10 +181,7 @@ class TrackLoggerMixin(_LoggerBase):
     @property
     @override
     def save_dir(self) -> str | None:
-        """``save_dir=``, else the trainer's ``default_root_dir`` (so ``trainer.log_dir`` is a directory)."""
-        if self._save_dir is None and self._trainer is not None:
-            trainer = self._trainer()
-            return getattr(trainer, "default_root_dir", None) if trainer is not None else None
+        """``save_dir=`` (None: Lightning uses the trainer's ``default_root_dir``)."""
         return self._save_dir
 
     @property
@@ -199,26 +191,42 @@ class TrackLoggerMixin(_LoggerBase):
 
     @property
     @override
-    def log_dir(self) -> str:
-        """The run's directory in the trackkit store (known before the run is opened)."""
-        store = self._dir or os.environ.get("TRACKKIT_DIR") or os.path.join(os.getcwd(), "trackkit")
-        return os.path.join(os.path.abspath(store), self._project, self._id)
+    def log_dir(self) -> str | None:
+        """``<save_dir>/<project>/<run id>``, the parent of the checkpoint directory (None without ``save_dir``).
+
+        Derived from Lightning's layout, never from the store's: a run may live in a store without files.
+        """
+        save_dir = self._save_dir
+        if save_dir is None and self._trainer is not None:
+            trainer = self._trainer()
+            save_dir = getattr(trainer, "default_root_dir", None) if trainer is not None else None
+        return os.path.join(save_dir, self._project, self._id) if save_dir is not None else None
 
     @property
     def experiment(self) -> Run:
-        """The ``trackkit.Run`` (opened on first use); a do-nothing stand-in on ranks other than zero."""
-        caller = sys._getframe(1)
-        trainer = caller.f_locals.get("trainer") if caller.f_code.co_name == "_call_setup_hook" else None
-        if trainer is not None:  # Lightning's setup hook: the one place a logger meets its trainer
-            self._trainer = weakref.ref(trainer)
+        """The ``trackkit.Run`` (opened on first use); Lightning's ``DummyExperiment`` on ranks other than zero."""
         if _rank() > 0:
-            return _NoRun()  # type: ignore[return-value]
-        if trainer is not None:
-            self._capture_pending = True
-            run = self._live_run()
-            self._capture(trainer, trainer_model=True)
-            return run
+            return self._dummy_experiment()  # type: ignore[no-any-return]
         return self._live_run()
+
+    def callback(self) -> Any:
+        """A Lightning ``Callback`` that hands the trainer to this logger at ``setup``.
+
+        Needed only with ``Trainer(enable_autolog_hparams=False)``, where Lightning never calls
+        ``log_graph``: add it to ``callbacks=`` to record ``trainer.*`` and the optimizers anyway.
+        """
+        logger = self
+
+        class TrackLoggerCallback(self._callback_base):  # type: ignore[misc, name-defined]
+            def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+                if trainer.logger is logger or logger in list(getattr(trainer, "loggers", [])):
+                    logger._meet(trainer, capture=_rank() == 0)
+
+            def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+                if _rank() == 0 and logger in list(getattr(trainer, "loggers", [])):
+                    logger._capture(trainer, trainer_model=False)
+
+        return TrackLoggerCallback()
 
     # -- the Logger contract -----------------------------------------------------------------------
     @override
@@ -233,11 +241,12 @@ class TrackLoggerMixin(_LoggerBase):
         """Called by Lightning with the LightningModule: record the trainer's arguments and the model."""
         if _rank() > 0:
             return
-        trainer = getattr(model, "_trainer", None)
+        try:
+            trainer = model.trainer  # public; raises when the module is not attached to a trainer
+        except Exception:
+            trainer = None
         if trainer is not None:
-            self._trainer = weakref.ref(trainer)
-            self._capture_pending = False
-            self._capture(trainer, trainer_model=True)
+            self._meet(trainer, capture=True)
 
     @override
     def log_metrics(self, metrics: Any, step: int | None = None) -> None:
@@ -245,14 +254,15 @@ class TrackLoggerMixin(_LoggerBase):
         if _rank() > 0:
             return
         run = self._live_run()
-        if self._capture_pending:  # with enable_autolog_hparams=False, log_graph never comes
-            self._capture_late()
         if step is None:  # a user's own call: the step Lightning logged last
             step = self._last_step if self._last_step is not None else run.step
         else:
             step = int(step)
             self._last_step = step
-        run.log(dict(metrics), step=step)
+        values = dict(metrics)
+        if self._prefix:
+            values = {f"{self._prefix}{self.LOGGER_JOIN_CHAR}{key}": value for key, value in values.items()}
+        run.log(values, step=step)
 
     @override
     def save(self) -> None:
@@ -260,76 +270,77 @@ class TrackLoggerMixin(_LoggerBase):
 
     @override
     def finalize(self, status: str) -> None:
-        """After every fit/validate/test: finish a run the logger opened (``failed`` unless success)."""
+        """After every fit/validate/test: finish a run the logger opened (``failed`` with the exception)."""
         if _rank() > 0:
             return
-        run = self._run
+        run = self._handle.run
         if run is None or run.state != "running":
             return
-        if self._capture_pending:
-            self._capture_late()
         succeeded = status in ("success", "finished")
         if succeeded and self._log_model is True:
-            self._copy_checkpoint(run)
-        if self._owns_run:
-            run.finish(exit_code=0 if succeeded else 1, reason=None if succeeded else f"Lightning finalize({status!r})")
+            self._put_best_checkpoint(run)
+        if self._handle.owns:
+            run.finish(exit_code=0 if succeeded else 1, reason=None if succeeded else _failure_reason(status))
         else:
             run.flush()
 
     @override
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
-        """Best and last checkpoint paths, the monitored metric and its best score into the summary."""
+        """Best and last checkpoint paths, the monitored metric and its best score into the summary.
+
+        With several ModelCheckpoint callbacks the summary follows the monitored one; with
+        ``log_model="all"`` every file any of them writes is put into the run.
+        """
         if _rank() > 0:
             return
         run = self._live_run()
-        self._checkpoint = checkpoint_summary(checkpoint_callback)
-        run.summary.update(self._checkpoint)
+        if self._follows(checkpoint_callback):
+            self._checkpoint = checkpoint_summary(checkpoint_callback)
+            run.summary.update(self._checkpoint)
         if self._log_model == "all":
-            self._copy_checkpoint(run)
+            for path in saved_checkpoints(checkpoint_callback):
+                self._put_checkpoint(run, path)
 
-    # -- pickling (ddp_spawn) ----------------------------------------------------------------------
+    # -- pickling (ddp_spawn, trainer copies) --------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_run"] = None  # the run is reopened (same id) where it is next needed
-        state["_trainer"] = None
+        state["_trainer"] = None  # the handle drops the live run itself (see RunHandle)
         return state
 
     # -- helpers -----------------------------------------------------------------------------------
     def _live_run(self) -> Run:
-        """The run, opened (or reopened after a finish, same id) when needed. Rank zero only."""
-        run = self._run
-        if run is not None and run.state == "running":
-            return run
-        first = run is None and not self._owns_run
+        """The run, opened (or reopened after a finish, same id, same store) when needed. Rank zero only."""
         try:
-            run = trackkit.init(
-                **(self._init_kwargs if first else {"mode": self._mode}),
-                project=self._project,
-                id=self._id,
-                dir=self._dir,
-                resume=self._resume if first else "must",
-                reinit="create_new",
-                silent=None if first else True,
-            )
+            run = self._handle.get(finished="reopen")
         except RunInUseError as error:
             raise UsageError(
                 f"TrackLogger cannot write run {self._project}/{self._id}: another process holds it open ({error}). "
                 f"With strategy='ddp_spawn', let TrackLogger create the run: don't pass run= or call "
                 f"trackkit.init() in the main process before trainer.fit()."
             ) from None
-        self._run, self._owns_run = run, True
-        self._dir = self._dir or _store_of(run)
         if self._capture_flags and not self._flags_captured:
             self._flags_captured = True
             _capture_flags(run)
         return run
 
-    def _capture_late(self) -> None:
-        """The optimizers, once they exist (after the setup hook, by the first metrics or the end)."""
-        self._capture_pending = False
-        trainer = self._trainer() if self._trainer is not None else None
-        if trainer is not None:
-            self._capture(trainer, trainer_model=False)
+    def _meet(self, trainer: Any, *, capture: bool) -> None:
+        """The trainer is known (``log_graph`` or the callback): remember it, rewind a resume, capture."""
+        self._trainer = weakref.ref(trainer)
+        if not capture:
+            return
+        ckpt_path = getattr(trainer, "ckpt_path", None)
+        if ckpt_path and ckpt_path != self._resumed_from and _fitting(trainer):
+            self._resumed_from = ckpt_path
+            step = resumed_step(ckpt_path)
+            if step is not None:
+                self._handle.rewind(step)  # rows logged after the checkpoint by the crashed attempt
+        self._capture(trainer, trainer_model=True)
+        cli = cli_config(trainer)
+        if cli is not None:
+            run = self._live_run()
+            run.config.update({"cli": cli["config"]}, allow_val_change=True, source=_SOURCE)
+            if cli["yaml"]:
+                put_run_file(run, "cli/config.yaml", cli["yaml"].encode())
 
     def _capture(self, trainer: Any, *, trainer_model: bool) -> None:
         """Trainer arguments, model and optimizers into ``trainer.*`` (updates only what changed)."""
@@ -344,29 +355,52 @@ class TrackLoggerMixin(_LoggerBase):
         if config:
             run.config.update({"trainer": config}, allow_val_change=True, source=_SOURCE)
 
-    def _copy_checkpoint(self, run: Run) -> None:
-        """Copy the best (else last) checkpoint into ``<run.dir>/checkpoints``; note where in the summary."""
+    def _follows(self, checkpoint_callback: Any) -> bool:
+        """Whether the checkpoint summary follows this ModelCheckpoint (see ``summary_callback``)."""
+        trainer = self._trainer() if self._trainer is not None else None
+        followed = summary_callback(trainer) if trainer is not None else None
+        if followed is None:  # no trainer known: a monitored callback beats an unmonitored one
+            return bool(getattr(checkpoint_callback, "monitor", None)) or not (self._checkpoint or {}).get(
+                "checkpoint/monitor")
+        return bool(checkpoint_callback == followed)  # a weakref.proxy compares as its referent
+
+    def _put_best_checkpoint(self, run: Run) -> None:
         info = self._checkpoint or {}
         source = info.get("checkpoint/best_path") or info.get("checkpoint/last_path")
-        if not source or not os.path.isfile(source):
-            return
+        if source and os.path.isfile(source):
+            self._put_checkpoint(run, source)
+
+    def _put_checkpoint(self, run: Run, source: str) -> None:
+        """Put one checkpoint file into the run as ``checkpoints/<name>`` (once per version of the file)."""
         modified = os.path.getmtime(source)
-        if self._copied_checkpoints.get(source) == modified:
+        if self._put_checkpoints.get(source) == modified:
             return
-        target_dir = os.path.join(run.dir, "checkpoints")
-        os.makedirs(target_dir, exist_ok=True)
-        target = os.path.join(target_dir, os.path.basename(source))
-        try:
-            shutil.copy2(source, target)
-        except OSError as error:
-            warnings.warn(f"trackkit: could not copy checkpoint {source} into the run: {error}", stacklevel=2)
-            return
-        self._copied_checkpoints[source] = modified
-        run.summary["checkpoint/logged_path"] = target
+        name = f"checkpoints/{os.path.basename(source)}"
+        if put_run_file(run, name, source):
+            self._put_checkpoints[source] = modified
+            run.summary["checkpoint/logged_file"] = name
+
+
+def _fitting(trainer: Any) -> bool:
+    """Whether the trainer is in ``fit`` (a ``validate(ckpt_path=)`` resumes nothing)."""
+    state = getattr(trainer, "state", None)
+    fn = getattr(state, "fn", None)
+    return str(getattr(fn, "value", fn)) == "fit"
+
+
+def _failure_reason(status: str) -> str:
+    """The exception Lightning is handling while it calls ``finalize("failed")``, as HF and Keras record it."""
+    error = sys.exc_info()[1]
+    if error is None:
+        return f"Lightning finalize({status!r})"
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def build_logger_class(base: type, public_name: str) -> type:
     """``TrackLoggerMixin`` as a subclass of one package's ``Logger``, importable by ``public_name``."""
+    module = sys.modules[base.__module__]
+    package = base.__module__.rsplit(".loggers", 1)[0]  # lightning.pytorch or pytorch_lightning
     return type(
         public_name,
         (TrackLoggerMixin, base),
@@ -374,5 +408,23 @@ def build_logger_class(base: type, public_name: str) -> type:
             "__module__": "trackkit.integrations.lightning",
             "__qualname__": public_name,
             "__doc__": TrackLoggerMixin.__doc__,
+            "_dummy_experiment": getattr(module, "DummyExperiment", _NoRun),
+            "_callback_base": importlib.import_module(package).Callback,
         },
     )
+
+
+class _NoRun:
+    """A stand-in for ``DummyExperiment`` if a Lightning release stops exporting it: accepts every call."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return self
+
+    def __getitem__(self, key: Any) -> _NoRun:
+        return self
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass

@@ -1,5 +1,6 @@
 """Fixtures for the Lightning logger tests: ``framework`` runs a test with ``lightning.pytorch`` and
-with ``pytorch_lightning``; each test trains two epochs of four batches on random tensors."""
+with ``pytorch_lightning``, ``store`` with the local store and with ``MemoryStore``; each test trains
+two epochs of four batches on random tensors."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-from lightning_tiny import CALLED, PACKAGES, Framework
+from lightning_tiny import CALLED, PACKAGES, Framework, StoreCase
 
 _FRAMEWORKS: dict[str, Framework] = {}
 
@@ -26,6 +27,12 @@ def lightning() -> Framework:
     if PACKAGES[0] not in _FRAMEWORKS:
         _FRAMEWORKS[PACKAGES[0]] = Framework(PACKAGES[0])
     return _FRAMEWORKS[PACKAGES[0]]
+
+
+@pytest.fixture(params=["local", "memory"])
+def store(request: pytest.FixtureRequest) -> StoreCase:
+    """The local store and ``trackkit.testing.MemoryStore`` in turn (single-process tests only)."""
+    return StoreCase(request.param)
 
 
 @pytest.fixture(autouse=True)

@@ -125,9 +125,41 @@ def _make_classes(pl: Any) -> tuple[type, type]:
     return TinyRegressor, RandomData
 
 
-def read_run(logger: Any) -> trackkit.ApiRun:
+class StoreCase:
+    """The store a single-process test writes to: the local store (``TRACKKIT_DIR``) or a ``MemoryStore``."""
+
+    def __init__(self, kind: str) -> None:
+        from trackkit.testing import MemoryStore
+
+        self.kind = kind
+        self.store = MemoryStore() if kind == "memory" else None
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """What a logger or ``trackkit.init`` needs to write to this store."""
+        return {"store": self.store} if self.store is not None else {}
+
+    def api(self) -> trackkit.Api:
+        return trackkit.Api(store=self.store) if self.store is not None else trackkit.Api()
+
+    def files(self, project: str, run_id: str, prefix: str = "checkpoints/") -> dict[str, bytes]:
+        """The run's files under ``prefix`` and their bytes, read through the store's file API."""
+        store = self.api().store
+        out = {}
+        for info in store.list_files(project, run_id):
+            if not info["name"].startswith(prefix):
+                continue
+            with store.open_file(project, run_id, info["name"]) as handle:
+                out[info["name"]] = handle.read()
+        return out
+
+    def __repr__(self) -> str:
+        return self.kind
+
+
+def read_run(logger: Any, store: StoreCase | None = None) -> trackkit.ApiRun:
     """The logger's run, as a user reads it back."""
-    return trackkit.Api().run(f"{logger.name}/{logger.version}")
+    return (store.api() if store is not None else trackkit.Api()).run(f"{logger.name}/{logger.version}")
 
 
 def rows(run: trackkit.ApiRun) -> list[dict[str, Any]]:
