@@ -13,7 +13,7 @@ const X_AXES = ["_step", "_runtime", "_timestamp"];
 
 /** For tests and debugging: what each chart was given (window.__trackkit.charts[metric];
  * the run page's system panel: window.__trackkit.system[metric]). */
-const debug = (window.__trackkit = window.__trackkit || {});
+const debug = (window.__trackkit = window.__trackkit || { charts: {}, system: {} });
 
 function alpha(hex, a) {
   const n = parseInt(hex.slice(1), 16);
@@ -77,6 +77,7 @@ export class ChartPanel {
     const token = (this.token = {});
     if (!this.runs.length) {
       this.destroy();
+      debug[this.name] = {};
       replace(this.grid, notice("Select runs in the table to chart them."));
       return;
     }
