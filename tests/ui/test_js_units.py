@@ -104,3 +104,11 @@ def test_api_decodes_non_finite_strings(js: Any) -> None:
     assert math.isnan(out["a"])
     assert out["b"] == [math.inf, -math.inf, "x"]
     assert js("table.js", "formatValue", float("inf")) == "Infinity"
+
+
+def test_compare_rows_keep_only_differing_keys_unless_all(js: Any) -> None:
+    records = [{"config": {"values": {"lr": 0.1, "batch": 32}}, "summary": {"values": {"loss": 1, "_runtime": 3}}},
+               {"config": {"values": {"lr": 0.2, "batch": 32}}, "summary": {"values": {"loss": 1}}}]
+    assert [(r["section"], r["key"]) for r in js("table.js", "compareRows", records)] == [("config", "lr")]
+    rows = js("table.js", "compareRows", records, True)
+    assert [(r["key"], r["differs"]) for r in rows] == [("batch", False), ("lr", True), ("loss", False)]

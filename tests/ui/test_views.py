@@ -211,3 +211,36 @@ def test_the_ui_stays_within_its_size_budget(server: Any) -> None:
     ui = Path(trackkit.server.__file__).parent / "ui"
     size = sum(p.stat().st_size for p in ui.rglob("*") if p.suffix in (".js", ".css"))
     assert size <= 300 * 1024, json.dumps({"bytes": size})
+
+
+def test_compare_lists_exactly_the_differing_keys(page: Any, store: Any) -> None:
+    """Two runs of the sweep differ in config.lr and their final loss only; "show all" adds the rest."""
+    _, runs = store
+    a, b = runs["lr-0.1"]["id"], runs["lr-0.01"]["id"]
+    open_view(page, f"#/projects/demo?sel={a},{b}")
+    page.click("#compare")
+    page.wait_for_selector("#compare-table")
+    keys = page.eval_on_selector_all("#compare-table tbody tr", "rows => rows.map(r => r.dataset.key)")
+    assert keys == ["config.lr", "summary.loss"]
+    assert page.locator("#compare-table tr[data-key='config.lr'] td").all_inner_texts() == ["0.1", "0.01"]
+    wait_charts(page, "loss")
+    assert len(page.evaluate("window.__trackkit.charts.loss.runs")) == 2
+    page.check("#show-all")
+    page.wait_for_function("() => document.querySelectorAll('#compare-table tbody tr').length > 2")
+    keys = page.eval_on_selector_all("#compare-table tbody tr", "rows => rows.map(r => r.dataset.key)")
+    assert {"config.batch", "config.optim.name", "summary.score"} <= set(keys)
+    assert "all=1" in page.url
+    screenshot(page, "compare")
+
+
+def test_the_x_axis_can_be_another_metric(page: Any, store: Any) -> None:
+    """Choosing `epoch` as x draws loss against epoch (x values 0..2), and the URL keeps the choice."""
+    _, runs = store
+    open_view(page, f"#/projects/demo?sel={runs['lr-0.01']['id']}")
+    wait_charts(page, "loss")
+    page.select_option("select[aria-label='x axis']", "epoch")
+    page.wait_for_function("() => window.__trackkit.charts.loss && window.__trackkit.charts.loss.x === 'epoch'")
+    chart = wait_charts(page, "loss")
+    assert set(chart["data"][0]) <= {0, 1, 2}
+    assert "epoch" not in page.evaluate("Object.keys(window.__trackkit.charts)")
+    assert "x=epoch" in page.url

@@ -2,6 +2,7 @@
 
 import { h, notice, replace } from "./dom.js";
 import { formatHash, parseHash } from "./url.js";
+import { compareView } from "./views/compare.js";
 import { projectsView } from "./views/projects.js";
 import { runView } from "./views/run.js";
 import { runsView } from "./views/runs.js";
@@ -18,6 +19,7 @@ function pick(path) {
   if (path.length === 0) return projectsView;
   if (path[0] === "projects" && path.length === 2) return runsView;
   if (path[0] === "projects" && path.length === 4 && path[2] === "runs") return runView;
+  if (path[0] === "projects" && path.length === 3 && path[2] === "compare") return compareView;
   return null;
 }
 

@@ -85,3 +85,23 @@ export function clauseFor(column, value) {
   const text = typeof value === "string" && /^[\w.\-/]+$/.test(value) ? value : JSON.stringify(value);
   return `${column}=${text}`;
 }
+
+/**
+ * Rows of the compare view: config and summary keys with each run's value; only the keys whose values
+ * differ unless `all`. records = [{config: {values}, summary: {values}}] as GET /runs/{id} returns them.
+ * @returns {{section: string, key: string, values: any[], differs: boolean}[]}
+ */
+export function compareRows(records, all = false) {
+  const rows = [];
+  for (const section of ["config", "summary"]) {
+    const flats = records.map((r) => flatten(((r || {})[section] || {}).values || {}));
+    const keys = new Set();
+    for (const f of flats) for (const k of Object.keys(f)) if (!k.startsWith("_")) keys.add(k);
+    for (const key of [...keys].sort()) {
+      const values = flats.map((f) => f[key]);
+      const differs = new Set(flats.map((f) => (key in f ? JSON.stringify(f[key]) : MISSING))).size > 1;
+      if (differs || all) rows.push({ section, key, values, differs });
+    }
+  }
+  return rows;
+}

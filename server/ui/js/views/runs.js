@@ -29,6 +29,7 @@ export async function runsView(root, route, nav) {
   const tableBox = h("div", { class: "table-box" });
   const pager = h("div", { class: "pager" });
   const chartsBox = h("section", { class: "charts", id: "charts" });
+  const compareLink = h("div", { class: "compare-link" });
   const update = (changes, { reloadTable = true, push = true } = {}) => {
     params = { ...params, ...changes };
     (push ? nav.push : nav.replace)(path, params);
@@ -42,7 +43,7 @@ export async function runsView(root, route, nav) {
     h("nav", { class: "crumbs" }, h("a", { href: formatHash([]) }, "projects"), " / ", h("span", {}, project)),
     h("form", { class: "toolbar", onsubmit: (e) => { e.preventDefault(); update({ q: filterBox.value.trim(), cols: colsBox.value.trim(), offset: "" }); } },
       filterBox, colsBox, h("button", { type: "submit" }, "apply")),
-    message, tableBox, pager, h("h2", {}, "Charts"), chartsBox);
+    message, tableBox, pager, compareLink, h("h2", {}, "Charts"), chartsBox);
 
   let page = null;
   async function loadTable() {
@@ -61,6 +62,9 @@ export async function runsView(root, route, nav) {
     const explicit = params.sel !== undefined && params.sel !== "";
     const selected = new Set(explicit ? listParam(params.sel).filter((s) => s !== "-") : page.runs.slice(0, DEFAULT_SELECTED).map((r) => r.id));
     renderTable(page.runs, columns, selected);
+    replace(compareLink, selected.size >= 2
+      ? h("a", { id: "compare", href: formatHash(["projects", project, "compare"], { runs: [...selected].join(",") }) }, `compare ${selected.size} selected runs`)
+      : h("span", { class: "notice" }, "select two or more runs to compare them"));
     renderPager(page.total, limit, offset);
     const byId = new Map(page.runs.map((r) => [r.id, r]));
     await charts.setRuns([...selected].map((id) => ({ project, id, name: (byId.get(id) || {}).name || id })));
