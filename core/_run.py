@@ -26,8 +26,9 @@ from ._writer import BackgroundWriter
 __all__ = ["Run", "RunState"]
 
 _PLAIN = frozenset((int, float, str, bool, type(None)))
-#: Rows queued before the writer is woken ahead of its interval (and past its bound, waited for: ``keep_pace``).
-WAKE_WRITER_AT = 1000
+#: Rows queued before the writer is woken ahead of its interval; from then on, every 128 rows, ``keep_pace``
+#: wakes it again or, past its bound (``TRACKKIT_MAX_QUEUED_ROWS``), waits for it.
+WAKE_WRITER_AT = 1024
 RunState = str  # "running" | "finished" | "failed" | "crashed"
 
 
@@ -282,7 +283,8 @@ class Run:
         self.summary.observe(row)
         queue = self._queue
         queue.append(row)
-        if len(queue) >= WAKE_WRITER_AT:  # a fast loop: write while it runs, so memory stays flat and finish() quick
+        queued = len(queue)
+        if queued >= WAKE_WRITER_AT and not queued & 127:  # a fast loop: write while it runs; memory stays flat
             self._writer.keep_pace()
 
     def _sync_step_metrics(self, row: dict[str, Any]) -> None:

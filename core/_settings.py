@@ -48,7 +48,7 @@ class Settings(NamedTuple):
     flush_interval: float
     finish_timeout: float
     max_buffered_rows: int
-    max_queued_rows: int = 5_000  # rows the writer may fall behind by before log() waits (_writer)
+    max_queued_rows: int = 2_000  # rows the writer may fall behind by before log() waits (_writer)
     heartbeat_timeout: float = 30.0
 
 
@@ -78,7 +78,7 @@ def resolve(
         flush_interval=_env_float("TRACKKIT_FLUSH_INTERVAL", 1.0),
         finish_timeout=_env_float("TRACKKIT_FINISH_TIMEOUT", 10.0),
         max_buffered_rows=int(_env_float("TRACKKIT_MAX_BUFFERED_ROWS", 1_000_000)),
-        max_queued_rows=int(_env_float("TRACKKIT_MAX_QUEUED_ROWS", 5_000)),
+        max_queued_rows=int(_env_float("TRACKKIT_MAX_QUEUED_ROWS", 2_000)),
         heartbeat_timeout=heartbeat_timeout(),
     )
 

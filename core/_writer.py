@@ -2,9 +2,10 @@
 batches, so that ``run.log`` never waits for the disk.
 
 Memory stays flat however many steps a loop logs: the training thread wakes the writer once
-``WAKE_WRITER_AT`` rows wait (``Run._commit`` calls ``keep_pace``), the writer encodes them
+``WAKE_WRITER_AT`` rows wait (``Run._commit`` calls ``keep_pace``, and again every 128 rows
+while they keep waiting), the writer encodes them
 with orjson (``_jsonl``) in chunks of ``CHUNK_ROWS``, and if it still falls behind by more than
-``max_queued_rows`` (``TRACKKIT_MAX_QUEUED_ROWS``, default 5,000 rows, about 4 MB), ``log()``
+``max_queued_rows`` (``TRACKKIT_MAX_QUEUED_ROWS``, default 2,000 rows, under 2 MB), ``log()``
 waits until the writer has brought the queue down to half of that. Each such wait is counted in
 ``backpressure_waits``. ``log()`` never waits on a store that fails, nor for longer than
 ``MAX_WAIT`` seconds at a time.
@@ -33,9 +34,9 @@ __all__ = ["CHUNK_ROWS", "MAX_QUEUED_ROWS", "MAX_WAIT", "BackgroundWriter"]
 
 HEARTBEAT_INTERVAL = 5.0
 #: Rows the writer encodes and appends in one store call.
-CHUNK_ROWS = 1_000
+CHUNK_ROWS = 500
 #: The default bound on rows waiting for the writer before ``log()`` waits for it.
-MAX_QUEUED_ROWS = 5_000
+MAX_QUEUED_ROWS = 2_000
 #: The longest one backpressure wait lasts: a stalled (not failing) store slows ``log()``, never stops it.
 MAX_WAIT = 1.0
 
