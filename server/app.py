@@ -246,7 +246,7 @@ def create_app(
 
     Example::
 
-        app = create_app(trackkit.LocalStore("./trackkit"), read_only=True)
+        app = create_app(trackkit.open_store("./trackkit-runs"), read_only=True)
         uvicorn.run(app, host="127.0.0.1", port=8787)
     """
     from starlette.middleware import Middleware
