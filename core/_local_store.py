@@ -1,6 +1,6 @@
 """The embedded local store: one directory per run, plain files, no server, no database.
 
-Layout (``<root>`` is ``./trackkit`` unless ``dir=`` or ``TRACKKIT_DIR`` say otherwise)::
+Layout (``<root>`` is ``./trackkit-runs`` unless ``store=``, ``dir=`` or the environment say otherwise, ``_stores``)::
 
     <root>/<project>/<run_id>/
         run.json        metadata and state        (replaced atomically)

@@ -1,6 +1,6 @@
 """The storage protocol: what ``Run`` and ``Api`` need from a store, and nothing more.
 
-``LocalStore`` (files under ``./trackkit/``) is the default; ``MemoryStore`` (in
+``LocalStore`` (files under ``./trackkit-runs/``) is the default; ``MemoryStore`` (in
 ``trackkit.testing``) serves tests; a remote store (a tracking server) will be a third
 implementation. ``Run`` only ever talks to a ``RunSink``.
 """

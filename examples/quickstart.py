@@ -1,5 +1,5 @@
 """trackkit quickstart: train a tiny logistic-regression model in plain Python over a small
-grid of configs, log every epoch to the local store (./trackkit), then print the runs table.
+grid of configs, log every epoch to the local store (./trackkit-runs), then print the runs table.
 
     python examples/quickstart.py
     trackkit runs quickstart --sort -summary.val_acc
