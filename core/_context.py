@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _console, _exit_hooks
 from ._errors import UsageError
+from ._system_metrics import SystemMonitor, no_fork
 
 if TYPE_CHECKING:
     from ._run import Run
@@ -42,6 +43,8 @@ __all__ = ["CONSOLE_PUT_INTERVAL", "RunContext", "Settings", "resolve_context_se
 
 #: Seconds between re-puts of a growing ``output.log`` (it is put again at finish).
 CONSOLE_PUT_INTERVAL = 15.0
+#: The helper threads start their work this long after init (sooner if the run finishes first).
+START_DELAY = 0.05
 _CONSOLE_MODES = ("auto", "wrap", "off")
 
 
@@ -162,6 +165,7 @@ class RunContext:
         self._quiet = bool(run._settings.silent)
         self._cwd = os.getcwd()
         self._done = threading.Event()
+        self.facts_ready = threading.Event()  # set once the helper thread has recorded the environment and git facts
         self._stopped = False
         self._tmpdir: str | None = None
         self._console: _console.ConsoleLog | None = None
@@ -177,9 +181,8 @@ class RunContext:
                 _console.attach(self._console)
             except OSError:
                 self._console = None
+        no_fork()  # registers the fork hook from this thread, before the helper threads start
         if not settings.disable_system_metrics and callable(getattr(self._sink, "append_system", None)):
-            from ._system_metrics import SystemMonitor
-
             self._monitor = SystemMonitor(
                 self._emit_system, interval=float(settings.system_interval or 10.0), start_time=run._start_time, quiet=self._quiet
             ).start()
@@ -188,10 +191,14 @@ class RunContext:
 
     # -- on the helper thread ------------------------------------------------------------------
     def _collect(self) -> None:
+        self._done.wait(START_DELAY)  # let init return first: its caller, not this thread, gets the GIL
         try:
-            self._collect_facts()
+            with no_fork():  # imports, git and NVML finish before a fork, never across one
+                self._collect_facts()
         except Exception as error:  # pragma: no cover - every reader below already swallows its errors
             self._say(f"trackkit: could not read the run context ({type(error).__name__}: {error}).")
+        finally:
+            self.facts_ready.set()
         while not self._done.wait(CONSOLE_PUT_INTERVAL):
             self._put_console()
 

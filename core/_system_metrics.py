@@ -38,9 +38,28 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["SystemMonitor", "gpu_facts"]
+__all__ = ["SystemMonitor", "gpu_facts", "no_fork"]
 
 _MB = 1024 * 1024
+#: The sampler imports psutil and starts NVML this long after it is started (init returns first).
+START_DELAY = 0.05
+
+# A thread that imports while another thread forks leaves the child a half-imported module (seen: the
+# child's `import orjson` segfaulting on a half-imported `platform`). The context's threads import and
+# start NVML only while holding this lock, and os.fork() waits for it (a few tens of milliseconds, once
+# per run, at most).
+_fork_guard = threading.Lock()
+_fork_hooked = False
+
+
+def no_fork() -> threading.Lock:
+    """The lock that ``os.fork()`` waits for: hold it while importing on a helper thread."""
+    global _fork_hooked
+    if not _fork_hooked and hasattr(os, "register_at_fork"):
+        _fork_hooked = True
+        os.register_at_fork(before=_fork_guard.acquire, after_in_parent=_fork_guard.release,
+                            after_in_child=_fork_guard.release)
+    return _fork_guard
 
 
 def _nvml() -> Any:
@@ -147,7 +166,9 @@ class SystemMonitor:
 
     # -- the thread ----------------------------------------------------------------------------
     def _loop(self) -> None:
-        self._prepare()
+        self._stop.wait(START_DELAY)  # let init return first
+        with no_fork():
+            self._prepare()
         while not self._stop.wait(self.interval):
             self._sample_and_emit()
 
