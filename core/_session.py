@@ -152,6 +152,8 @@ def init(
         store = None
     else:
         store = resolve_store(store, dir)
+        if (mode or os.environ.get("TRACKKIT_MODE")) == "offline" and hasattr(store, "offline_store"):
+            store = resolve_store(getattr(store, "offline_store")())  # noqa: B009 - spool only; `trackkit sync` later
         sink, resume_state = store.open_run(project_name, run_id, resume=settings.resume)
         run_dir = getattr(sink, "run_dir", os.path.join(store.location, project_name, run_id))
 

@@ -208,17 +208,26 @@ async def history(request: Request) -> Response:
     project, run_id = _run_path(request)
     limit = _int(request, "limit", MAX_HISTORY_ROWS, 1, MAX_HISTORY_ROWS) or MAX_HISTORY_ROWS
     args = {"keys": _list(request, "keys"), "min_step": _int(request, "min_step", None, -(2**63)),
-            "max_step": _int(request, "max_step", None, -(2**63))}
+            "max_step": _int(request, "max_step", None, -(2**63)),
+            "include_superseded": request.query_params.get("include_superseded") in ("1", "true")}
+    skip = _int(request, "offset", 0, 0) or 0  # paging for the HTTP store (H7)
 
     def read() -> dict[str, Any]:
         rows: list[dict[str, Any]] = []
-        for row in _store(request).scan_history(project, run_id, **args):
+        for index, row in enumerate(_store(request).scan_history(project, run_id, **args)):
+            if index < skip:
+                continue
             if len(rows) == limit:
                 return {"rows": rows, "truncated": True}
             rows.append(row)
         return {"rows": rows, "truncated": False}
 
     return json_response(await run_in_threadpool(read))
+
+
+async def system_rows(request: Request) -> Response:
+    project, run_id = _run_path(request)
+    return json_response({"rows": await run_in_threadpool(lambda: list(_store(request).scan_system(project, run_id)))})
 
 
 async def system_sample(request: Request) -> Response:
@@ -269,7 +278,9 @@ ROUTES: list[tuple[str, str, Callable[[Request], Any], str, tuple[str, ...]]] = 
     ("GET", _RUN + "/keys", keys, "Every key of the run's history with count, first and last step, type", ()),
     ("GET", _RUN + "/sample", sample, "Min/max buckets of keys along x", ("keys", "x", "samples", "start", "stop")),
     ("POST", "/sample", sample_many, "Min/max buckets of keys for many runs at once", ()),
-    ("GET", _RUN + "/history", history, "History rows, unsampled", ("keys", "min_step", "max_step", "limit")),
+    ("GET", _RUN + "/history", history, "History rows, unsampled",
+     ("keys", "min_step", "max_step", "limit", "offset", "include_superseded")),
+    ("GET", _RUN + "/system", system_rows, "The run's system-metrics rows", ()),
     ("GET", _RUN + "/system/sample", system_sample, "System metrics bucketed by wall time", ("keys", "samples", "start", "stop")),
     ("GET", _RUN + "/files", files, "The run's files", ()),
     ("GET", _RUN + "/files/{name:path}", file, "Download one run file (streamed)", ()),

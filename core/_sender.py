@@ -1,0 +1,454 @@
+"""Shipping spooled runs to the tracking server: the background sender and ``trackkit sync`` share it.
+
+A run with an http(s) store is written to the local spool exactly as to a local store. ``RunSender``
+reads it back: history rows by their line number in ``history.jsonl`` (the *offset*), and the run's
+documents (run.json, config.json, summary.json, with edits folded in) as changes against what the
+server last acknowledged. Each batch says where its rows start; the server commits rows and offset in
+one transaction and answers the committed offset, so a retried batch stores once and a new process
+(``trackkit sync``) resumes where the server says it stopped (``trackkit.server.ingest``).
+
+``SendingSink`` wraps the spool's sink for a live run: a daemon thread sends every
+``TRACKKIT_SYNC_INTERVAL`` seconds (0.5), retries with backoff up to 30 s when the server is slow or
+down (one warning, then it catches up), and at ``finish()`` waits up to ``TRACKKIT_SYNC_TIMEOUT``
+seconds (30) before saying how many rows are left for ``trackkit sync``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from ._edits import APPLIED_KEY
+from ._errors import RunInUseError, TrackkitError
+
+__all__ = ["RunSender", "SendingSink", "SyncConflict", "config_change", "meta_change", "summary_change"]
+
+#: A batch carries at most this many rows and about this many bytes of them.
+MAX_ROWS = 5_000
+MAX_BYTES = 1 << 20
+_DOCUMENTS = ("run.json", "config.json", "summary.json", "edits.jsonl")
+
+
+class SyncConflict(TrackkitError):
+    """The server holds more of this run than the spool (another machine's run with the same id)."""
+
+
+def _setting(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name) or default)
+    except ValueError:
+        return default
+
+
+def _say(message: str) -> None:
+    try:
+        print(f"trackkit: {message}", file=sys.stderr, flush=True)
+    except Exception:  # pragma: no cover - stderr closed at shutdown
+        pass
+
+
+# -- changes instead of documents --------------------------------------------------------------------
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict) and value:
+                out.update(_flatten(value, name + "."))
+            else:
+                out[name] = value
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    changed = {k: v for k, v in new.items() if k not in old or not _same(old[k], v)}
+    return changed, [k for k in old if k not in new]
+
+
+def meta_change(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+    """Run fields that changed (``{"set", "delete"}``), or None."""
+    changed, deleted = _diff({k: v for k, v in old.items() if k != APPLIED_KEY},
+                             {k: v for k, v in new.items() if k != APPLIED_KEY})
+    return {"set": changed, "delete": deleted} if changed or deleted else None
+
+
+def _fields(old: dict[str, Any], new: dict[str, Any], skip: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in new.items() if k not in skip and k != APPLIED_KEY and not _same(old.get(k), v)}
+
+
+def config_change(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+    """Config leaves that changed (dotted, with their sources), new change records, other fields; or None."""
+    changed, deleted = _diff(_flatten(old.get("values") or {}), _flatten(new.get("values") or {}))
+    provenance = new.get("provenance") or {}
+    old_provenance = old.get("provenance") or {}
+    for key, source in provenance.items():  # the same value set again from another source
+        if key not in changed and old_provenance.get(key) != source and key in _flatten(new.get("values") or {}):
+            changed[key] = _flatten(new.get("values") or {})[key]
+    old_changes, new_changes = old.get("changes") or [], new.get("changes") or []
+    records = new_changes[len(old_changes):] if len(new_changes) >= len(old_changes) else []
+    fields = _fields(old, new, ("values", "provenance", "changes"))
+    if not (changed or deleted or records or fields):
+        return None
+    change: dict[str, Any] = {"set": changed, "delete": deleted,
+                              "sources": {k: provenance[k] for k in changed if k in provenance}}
+    if records:
+        change["changes"] = records
+    if fields:
+        change["fields"] = fields
+    return change
+
+
+def summary_change(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+    """Summary keys that changed, and other fields (``explicit``, ``last_step`` ...); or None."""
+    changed, deleted = _diff(old.get("values") or {}, new.get("values") or {})
+    fields = _fields(old, new, ("values",))
+    if not (changed or deleted or fields):
+        return None
+    change: dict[str, Any] = {"set": changed, "delete": deleted}
+    if fields:
+        change["fields"] = fields
+    return change
+
+
+_CHANGES = {"meta": meta_change, "config": config_change, "summary": summary_change}
+
+
+# -- one run -------------------------------------------------------------------------------------------
+class RunSender:
+    """Sends one spooled run to a server, batch by batch (``step``); not thread-safe, one per run.
+
+    Args:
+        client: an ``HttpClient``.
+        spool: the ``LocalStore`` the run is spooled in.
+        judge_liveness: read the run's state as a reader would (``trackkit sync`` of a killed run
+            sends it as crashed); a live run's own sender sends what its writer wrote.
+    """
+
+    def __init__(self, client: Any, spool: Any, project: str, run_id: str, *, judge_liveness: bool = False) -> None:
+        self.client = client
+        self.spool = spool
+        self.project = project
+        self.run_id = run_id
+        self.run_dir = spool.run_dir(project, run_id)
+        self.history = os.path.join(self.run_dir, "history.jsonl")
+        self.judge_liveness = judge_liveness
+        self.offset: int | None = None  # rows the server has committed (None: not asked yet)
+        self._position = 0  # the byte of history.jsonl where row ``offset`` starts
+        self._sent: dict[str, dict[str, Any]] = {"meta": {}, "config": {}, "summary": {}}
+        self._stamp: Any = None
+        self._record: dict[str, Any] | None = None
+        self._last_send = 0.0
+        self._path = f"/ingest/{quote(project, safe='')}/{quote(run_id, safe='')}"
+
+    # -- where we stand --------------------------------------------------------------------------
+    def _locate(self, offset: int) -> None:
+        """Set the position to the start of row ``offset`` of the spool's history."""
+        position, count = 0, 0
+        try:
+            with open(self.history, "rb") as handle:
+                while count < offset:
+                    chunk = handle.read(1 << 20)
+                    if not chunk:
+                        break
+                    start = 0
+                    while count < offset:
+                        found = chunk.find(b"\n", start)
+                        if found < 0:
+                            break
+                        count += 1
+                        start = found + 1
+                    position += start if count == offset else len(chunk)
+                    if count == offset:
+                        break
+        except FileNotFoundError:
+            pass
+        if count < offset:
+            raise SyncConflict(
+                f"the server at {self.client.url} holds {offset} rows of run {self.project}/{self.run_id}, this spool "
+                f"only {count}: it is another run with the same id, or its rows were sent from another machine. "
+                f"Nothing is sent for it.")
+        self.offset, self._position = offset, position
+
+    def connect(self) -> None:
+        """Ask the server how far it has the run."""
+        state = self.client.get_json(self._path)
+        self._locate(int(state.get("offset") or 0))
+
+    def _complete_size(self) -> int:
+        try:
+            size = os.path.getsize(self.history)
+        except FileNotFoundError:
+            return 0
+        if size <= self._position:
+            return self._position
+        with open(self.history, "rb") as handle:  # only complete lines count
+            handle.seek(max(self._position, size - 1))
+            if handle.read(1) == b"\n":
+                return size
+        return self._position + self._read_lines(limit_rows=None)[1]
+
+    def rows_left(self) -> int:
+        """Complete rows in the spool not committed by the server yet."""
+        if self.offset is None:
+            try:
+                self.connect()
+            except Exception:
+                return _count_lines(self.history)
+        return self._count_from(self._position)
+
+    def _count_from(self, position: int) -> int:
+        count = 0
+        try:
+            with open(self.history, "rb") as handle:
+                handle.seek(position)
+                while chunk := handle.read(1 << 20):
+                    count += chunk.count(b"\n")
+        except FileNotFoundError:
+            return 0
+        return count
+
+    # -- what to send ------------------------------------------------------------------------------
+    def _read_lines(self, limit_rows: int | None = MAX_ROWS) -> tuple[list[bytes], int]:
+        """Complete lines from the position on (at most ``MAX_ROWS`` / about ``MAX_BYTES``) and their byte length."""
+        try:
+            with open(self.history, "rb") as handle:
+                handle.seek(self._position)
+                data = handle.read(MAX_BYTES)
+                while data and b"\n" not in data:  # one row longer than a batch: read it whole
+                    more = handle.read(MAX_BYTES)
+                    if not more:
+                        break
+                    data += more
+        except FileNotFoundError:
+            return [], 0
+        end = data.rfind(b"\n") + 1
+        lines = data[:end].split(b"\n")[:-1]
+        if limit_rows is not None and len(lines) > limit_rows:
+            lines = lines[:limit_rows]
+        return lines, sum(len(line) + 1 for line in lines)
+
+    def _documents(self) -> dict[str, Any] | None:
+        """The run's record, re-read only when one of its files changed."""
+        stamps: list[tuple[int, int] | None] = []
+        for name in _DOCUMENTS:
+            try:
+                status = os.stat(os.path.join(self.run_dir, name))
+                stamps.append((status.st_mtime_ns, status.st_size))
+            except FileNotFoundError:
+                stamps.append(None)
+        if stamps[0] is None:
+            return None  # run.json not written yet
+        if stamps != self._stamp or self._record is None:
+            self._record = dict(self.spool._read_record(self.run_dir, self.project, self.run_id,
+                                                        check_liveness=self.judge_liveness))
+            self._stamp = stamps
+        return self._record
+
+    def caught_up(self) -> bool:
+        """Every complete row and every document change acknowledged by the server."""
+        record = self._documents()
+        if self.offset is None:
+            return False
+        if record is not None and any(_CHANGES[p](self._sent[p], record[p]) is not None for p in self._sent):
+            return False
+        return self._complete_size() <= self._position
+
+    def step(self, *, heartbeat_every: float = 10.0) -> int:
+        """Send one batch if there is anything to send (or a heartbeat is due); the rows sent.
+        Raises ``ServerError`` / ``RunInUseError`` / ``SyncConflict``; state is kept for a retry."""
+        record = self._documents()
+        if record is None:
+            return 0
+        if self.offset is None:
+            self.connect()
+        assert self.offset is not None
+        lines, length = self._read_lines()
+        changes = {part: _CHANGES[part](self._sent[part], record[part]) for part in self._sent}
+        if not lines and not any(changes.values()) and time.monotonic() - self._last_send < heartbeat_every:
+            return 0
+        rows = [_row(line) for line in lines]
+        head: dict[str, Any] = {"writer": str(record["meta"].get("writer_id") or "sync"), "offset": self.offset}
+        head.update({part: change for part, change in changes.items() if change is not None})
+        body = json.dumps(head, allow_nan=True, separators=(",", ":"), default=str).encode()
+        body = body[:-1] + b',"rows":[' + b",".join(rows) + b"]}"
+        try:
+            response = self.client.request("POST", self._path, data=body)
+        except TrackkitError as error:
+            if getattr(error, "code", None) == "offset_gap":  # the server lost or never got rows: resend from there
+                self._locate(int(getattr(error, "body", {}).get("offset", 0)))
+                return 0
+            raise
+        committed = int(response.json()["offset"])
+        self._last_send = time.monotonic()
+        for part in self._sent:
+            self._sent[part] = json.loads(json.dumps(record[part], allow_nan=True, default=str))
+        if committed == self.offset + len(lines):
+            self.offset, self._position = committed, self._position + length
+        else:
+            self._locate(committed)
+        return len(lines)
+
+
+def _row(line: bytes) -> bytes:
+    """A spool line as it goes on the wire: itself when it is a JSON object (NaN literals included);
+    a damaged line (skipped by readers of the spool) keeps its place as an empty row."""
+    try:
+        if isinstance(json.loads(line), dict):
+            return line
+    except ValueError:
+        pass
+    return b"{}"
+
+
+def _count_lines(path: str) -> int:
+    try:
+        with open(path, "rb") as handle:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    except FileNotFoundError:
+        return 0
+
+
+# -- the live run's background sender --------------------------------------------------------------
+class SendingSink:
+    """The spool's ``RunSink`` plus a thread that sends the run while it is written (module docstring)."""
+
+    def __init__(self, sink: Any, client: Any, project: str, run_id: str) -> None:
+        from ._local_store import LocalStore
+
+        self._sink = sink
+        self.run_dir: str = sink.run_dir
+        spool = LocalStore(os.path.dirname(os.path.dirname(sink.run_dir)))
+        self.sender = RunSender(client, spool, project, run_id)
+        self._pid = os.getpid()
+        self._closing = threading.Event()
+        self._wake = threading.Event()
+        self._warned: set[str] = set()
+        self._stopped_reason: str | None = None
+        self._thread = threading.Thread(target=self._loop, name=f"trackkit-sender-{run_id}", daemon=True)
+        self._thread.start()
+
+    # the spool sink's methods, unchanged: the writer thread never touches the network
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        self._sink.write_meta(meta)
+
+    def write_config(self, document: dict[str, Any]) -> None:
+        self._sink.write_config(document)
+
+    def write_summary(self, document: dict[str, Any]) -> None:
+        self._sink.write_summary(document)
+
+    def append_history(self, rows: Any) -> None:
+        self._sink.append_history(rows)
+
+    def heartbeat(self) -> None:
+        self._sink.heartbeat()
+
+    def read_edits(self, cursor: int) -> tuple[list[dict[str, Any]], int]:
+        result: tuple[list[dict[str, Any]], int] = self._sink.read_edits(cursor)
+        return result
+
+    def append_system(self, rows: Any) -> None:
+        self._sink.append_system(rows)
+
+    def put_file(self, name: str, source: Any) -> Any:
+        return self._sink.put_file(name, source)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sink, name)
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            _say(message)
+
+    def _loop(self) -> None:
+        interval = _setting("TRACKKIT_SYNC_INTERVAL", 0.5)
+        heartbeat = max(1.0, self.sender.spool.heartbeat_timeout / 3)
+        backoff = 0.0
+        where = f"run {self.sender.project}/{self.sender.run_id}"
+        while True:
+            closing = self._closing.is_set()
+            sent = 0
+            try:
+                sent = self.sender.step(heartbeat_every=0.0 if closing else heartbeat)
+                if backoff and "unreachable" in self._warned:
+                    _say(f"the server at {self.sender.client.url} answers again; {where} is catching up.")
+                    self._warned.discard("unreachable")
+                backoff = 0.0
+            except RunInUseError as error:
+                self._warn_once("in_use", f"{error} Rows of {where} stay in the spool ({self.run_dir}).")
+                backoff = 5.0
+            except SyncConflict as error:
+                self._stopped_reason = str(error)
+                self._warn_once("conflict", str(error))
+                return
+            except TrackkitError as error:
+                status = getattr(error, "status", 0)
+                if status in (400, 401, 403, 413):  # the server will not take it: keep it for `trackkit sync`
+                    self._stopped_reason = str(error)
+                    self._warn_once("refused", f"{error}. {where} is kept in the spool; send it with `trackkit sync`.")
+                    return
+                self._warn_once("unreachable", f"{error}; {where} keeps being written to the spool "
+                                f"({self.run_dir}) and is sent when the server is back.")
+                backoff = min(30.0, max(0.5, backoff * 2))
+            except Exception as error:  # a bug must not end the training process
+                self._warn_once("bug", f"the sender of {where} failed ({type(error).__name__}: {error}); "
+                                f"`trackkit sync` will send the run.")
+                self._stopped_reason = str(error)
+                return
+            if closing and not backoff:
+                try:
+                    if self.sender.caught_up():
+                        return
+                except Exception:
+                    return
+            if sent >= MAX_ROWS and not backoff:
+                continue
+            self._wake.wait(backoff or interval)
+            self._wake.clear()
+
+    def close(self) -> None:
+        """Close the spool's sink, then give the sender up to ``TRACKKIT_SYNC_TIMEOUT`` seconds to finish."""
+        self._sink.close()
+        if os.getpid() != self._pid or self._closing.is_set():
+            return
+        self._closing.set()
+        self._wake.set()
+        self._thread.join(_setting("TRACKKIT_SYNC_TIMEOUT", 30.0))
+        try:
+            left = self.sender.rows_left() if self._thread.is_alive() or self._stopped_reason else 0
+            done = not self._thread.is_alive() and not self._stopped_reason and self.sender.caught_up()
+        except Exception:
+            left, done = _count_lines(self.sender.history), False
+        if not done:
+            what = f"{left} row(s)" if left else "its last changes"
+            _say(f"{what} of run {self.sender.project}/{self.sender.run_id} not sent to {self.sender.client.url} yet; "
+                 f"`trackkit sync {self.sender.project}/{self.sender.run_id}` will send them.")
+
+
+def sync_run(client: Any, spool: Any, project: str, run_id: str, *, progress: Callable[[int], None] | None = None,
+             timeout: float | None = None) -> int:
+    """Send one spooled run until the server has all of it (``trackkit sync``); the rows sent.
+    Raises ``ServerError`` / ``RunInUseError`` / ``SyncConflict``."""
+    sender = RunSender(client, spool, project, run_id, judge_liveness=True)
+    sender.connect()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    total = 0
+    while not sender.caught_up():
+        sent = sender.step(heartbeat_every=0.0)
+        total += sent
+        if progress is not None and sent:
+            progress(sent)
+        if deadline is not None and time.monotonic() > deadline:
+            break
+    return total
