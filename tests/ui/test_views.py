@@ -244,3 +244,63 @@ def test_the_x_axis_can_be_another_metric(page: Any, store: Any) -> None:
     assert set(chart["data"][0]) <= {0, 1, 2}
     assert "epoch" not in page.evaluate("Object.keys(window.__trackkit.charts)")
     assert "x=epoch" in page.url
+
+
+def test_a_running_run_gains_points_without_a_reload(page: Any, store: Any) -> None:
+    """While a run is logging, its chart and row update in place; the page is never reloaded."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    root, _ = store
+    script = textwrap.dedent("""
+        import sys, time, trackkit
+        run = trackkit.init(project="live", dir=sys.argv[1], name="live-run", config={"lr": 1.0})
+        print(run.id, flush=True)
+        for step in range(600):
+            trackkit.log({"loss": 1.0 / (step + 1)})
+            time.sleep(0.05)
+        run.finish()
+    """)
+    env = {**os.environ, "TRACKKIT_SILENT": "1", "TRACKKIT_FLUSH_INTERVAL": "0.2"}
+    process = subprocess.Popen([sys.executable, "-c", script, str(root)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout is not None
+        run_id = process.stdout.readline().strip()
+        page.wait_for_timeout(1500)
+        open_view(page, f"#/projects/live?sel={run_id}")
+        assert page.locator(f"tr[data-run='{run_id}'] .state").inner_text() == "running"
+        first = wait_charts(page, "loss")["total"]
+        page.evaluate("window.__notReloaded = true")
+        page.wait_for_function(f"() => window.__trackkit.charts.loss && window.__trackkit.charts.loss.total > {first} + 20",
+                               timeout=20_000)
+        assert page.evaluate("window.__notReloaded") is True
+        assert page.locator(".chart-card[data-metric='loss'] canvas").count() == 1
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def test_zooming_fetches_finer_buckets_for_the_range(page: Any, store: Any) -> None:
+    """Dragging across a chart zooms in and fetches buckets of that range only, so steps that were
+    merged into one bucket come apart; the spike is still there."""
+    _, runs = store
+    open_view(page, f"#/projects/demo?sel={runs['lr-0.1']['id']}")
+    full = wait_charts(page, "loss")
+    box = page.locator(".chart-card[data-metric='loss'] .u-over").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.3, y)  # steps ~900 to ~1500, around the spike at 1234
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, y, steps=5)
+    page.mouse.up()
+    page.wait_for_function("() => window.__trackkit.charts.loss.zoom && window.__trackkit.charts.loss.zoom.data")
+    zoom = page.evaluate("window.__trackkit.charts.loss.zoom")
+    xs = zoom["data"][0]
+    assert zoom["start"] <= xs[0] and xs[-1] <= zoom["stop"] + 1
+    full_spacing = (full["data"][0][-1] - full["data"][0][0]) / len(full["data"][0])
+    assert (xs[-1] - xs[0]) / len(xs) < full_spacing / 2
+    assert zoom["total"] < full["total"]
+    assert zoom["start"] <= 1234 <= zoom["stop"]
+    assert max(v for v in zoom["data"][4] if v is not None) >= SPIKE
+    screenshot(page, "zoom")

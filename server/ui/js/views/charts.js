@@ -37,7 +37,7 @@ export class ChartPanel {
     this.runs = [];
     this.keyCache = new Map();
     this.sampleCache = new Map();
-    this.plots = [];
+    this.charts = new Map();
     this.xSelect = h("select", { "aria-label": "x axis", onchange: () => this.set({ x: this.xSelect.value }, true) });
     this.logBox = h("input", { type: "checkbox", checked: params.log === "1", onchange: () => this.set({ log: this.logBox.checked }) });
     const smooth = Number(params.smooth || 0);
@@ -73,7 +73,7 @@ export class ChartPanel {
     return this.load();
   }
 
-  async load() {
+  async load(quiet = false) {
     const token = (this.token = {});
     if (!this.runs.length) {
       this.destroy();
@@ -81,7 +81,7 @@ export class ChartPanel {
       replace(this.grid, notice("Select runs in the table to chart them."));
       return;
     }
-    this.status.textContent = "loading…";
+    if (!quiet) this.status.textContent = "loading…";
     try {
       const keyMaps = await Promise.all(this.runs.map((r) => this.keysOf(r)));
       const metrics = numericKeys(keyMaps);
@@ -129,23 +129,27 @@ export class ChartPanel {
   }
 
   destroy() {
-    for (const plot of this.plots) plot.destroy();
-    this.plots = [];
+    for (const chart of this.charts.values()) chart.plot && chart.plot.destroy();
+    this.charts = new Map();
   }
 
-  /** Draw every chart from the fetched data with the current smoothing and scale (no fetch). */
+  /** Draw every chart from the fetched data with the current smoothing and scale (no fetch). A chart
+   * whose runs and options did not change keeps its canvas and only takes the new data (live updates). */
   draw() {
-    this.destroy();
     const registry = (debug[this.name] = {});
     const names = new Map(this.runs.map((r) => [r.project + "/" + r.id, r.name || r.id]));
     const byRun = (this.data.runs || []).map((r) => ({ key: r.project + "/" + r.id, series: r.series }));
     const colours = new Map(this.runs.map((r, i) => [r.project + "/" + r.id, PALETTE[i % PALETTE.length]]));
+    const previous = this.charts;
+    this.charts = new Map();
     const cards = [];
     for (const metric of this.metrics || []) {
-      const card = h("div", { class: "chart-card", "data-metric": metric });
-      cards.push(card);
-      this.drawOne(card, metric, byRun, names, colours, registry);
+      const chart = this.drawOne(previous.get(metric), metric, byRun, names, colours, registry);
+      previous.delete(metric);
+      this.charts.set(metric, chart);
+      cards.push(chart.card);
     }
+    for (const chart of previous.values()) chart.plot && chart.plot.destroy();
     replace(this.grid, cards.length ? cards : notice("No numeric metrics logged by the selected runs" +
       (this.params.metric ? ` match "${this.params.metric}"` : "") + "."));
     if (this.hidden > 0) this.grid.appendChild(notice(`${this.hidden} more metrics: narrow the search to see them.`));
@@ -155,18 +159,29 @@ export class ChartPanel {
     this.status.textContent = `${this.runs.length} run${this.runs.length === 1 ? "" : "s"} · ${pointsLabel(drawn, total)}`;
   }
 
-  drawOne(card, metric, byRun, names, colours, registry) {
+  drawOne(old, metric, byRun, names, colours, registry) {
     const smoothing = Number(this.params.smooth || 0);
     const log = this.params.log === "1" || this.params.log === true;
     const shaped = chartColumns(byRun.map((r) => ({ id: r.key, series: r.series[metric] })), { smoothing, log });
     registry[metric] = { x: this.xKey(), smoothing, log, runs: shaped.runs, data: shaped.data, drawn: shaped.drawn, total: shaped.total };
+    const few = shaped.runs.length > 0 && shaped.drawn / shaped.runs.length < 40; // a handful of points: draw dots
+    const structure = JSON.stringify([shaped.runs, log, smoothing > 0, this.xKey(), few, this.theme()]);
+    if (old && old.plot && old.structure === structure) {
+      old.shaped = shaped;
+      old.points.textContent = pointsLabel(shaped.drawn, shaped.total);
+      if (!old.zoomed) old.plot.setData(shaped.data);
+      return old;
+    }
+    if (old && old.plot) old.plot.destroy();
+    const chart = { structure, shaped, zoomed: false };
     const hover = h("div", { class: "chart-hover" });
     const plotBox = h("div", { class: "chart-plot" });
-    replace(card, h("div", { class: "chart-title" }, h("span", { class: "metric" }, metric),
-      h("span", { class: "points" }, pointsLabel(shaped.drawn, shaped.total))), plotBox, hover);
+    chart.points = h("span", { class: "points" }, pointsLabel(shaped.drawn, shaped.total));
+    chart.card = h("div", { class: "chart-card", "data-metric": metric },
+      h("div", { class: "chart-title" }, h("span", { class: "metric" }, metric), chart.points), plotBox, hover);
     if (!shaped.runs.length) {
       plotBox.appendChild(notice("no points"));
-      return;
+      return chart;
     }
     const fg = cssVar("--muted");
     const gridColour = cssVar("--grid");
@@ -176,7 +191,6 @@ export class ChartPanel {
       const c = colours.get(id);
       const base = 1 + i * 4;
       const line = { spanGaps: false, points: { show: false } };
-      const few = shaped.drawn / shaped.runs.length < 40; // a handful of points: show them, a line may not exist
       series.push({ ...line, label: names.get(id), stroke: smoothing ? alpha(c, 0.3) : c, width: 1,
         points: { show: few, size: 5, fill: c } });
       series.push({ ...line, label: names.get(id) + " (smoothed)", stroke: c, width: 1.5, show: smoothing > 0 });
@@ -191,9 +205,52 @@ export class ChartPanel {
       axes: [{ stroke: fg, grid: { stroke: gridColour, width: 1 }, ticks: { stroke: gridColour } },
         { stroke: fg, grid: { stroke: gridColour, width: 1 }, ticks: { stroke: gridColour }, size: 60 }],
       series, bands, cursor: { drag: { x: true, y: false } },
-      hooks: { setCursor: [(u) => this.hover(u, hover, shaped, names, colours, smoothing)] },
+      hooks: {
+        setCursor: [(u) => this.hover(u, hover, chart.shaped, names, colours, smoothing)],
+        setSelect: [(u) => {
+          if (u.select.width < 2) return;
+          const lo = u.posToVal(u.select.left, "x");
+          const hi = u.posToVal(u.select.left + u.select.width, "x");
+          this.zoom(chart, metric, lo, hi);
+        }],
+      },
     };
-    this.plots.push(new window.uPlot(opts, shaped.data, plotBox));
+    chart.plot = new window.uPlot(opts, shaped.data, plotBox);
+    // double click: back to the whole range (the buckets of the full run)
+    chart.plot.over.addEventListener("dblclick", () => {
+      chart.zoomed = false;
+      chart.plot.setData(chart.shaped.data);
+      registry[metric] = { ...registry[metric], zoom: null };
+    });
+    return chart;
+  }
+
+  /** Fetch finer buckets for [lo, hi] of one chart so a zoom shows detail, not stretched buckets. */
+  async zoom(chart, metric, lo, hi) {
+    const samples = Math.max(100, Math.min(2000, Math.round(this.chartWidth())));
+    const answer = await api.sampleMany(this.runs.map((r) => [r.project, r.id]), [metric], { x: this.xKey(), samples, start: lo, stop: hi });
+    const smoothing = Number(this.params.smooth || 0);
+    const log = this.params.log === "1" || this.params.log === true;
+    const byRun = answer.runs.map((r) => ({ id: r.project + "/" + r.id, series: r.series[metric] }));
+    const shaped = chartColumns(byRun, { smoothing, log });
+    if (JSON.stringify(shaped.runs) !== JSON.stringify(chart.shaped.runs)) return;
+    chart.zoomed = true;
+    chart.plot.setData(shaped.data, false);
+    chart.plot.setScale("x", { min: lo, max: hi });
+    chart.points.textContent = pointsLabel(shaped.drawn, shaped.total) + " in the zoomed range";
+    const registry = debug[this.name];
+    if (registry[metric]) registry[metric].zoom = { start: lo, stop: hi, data: shaped.data, drawn: shaped.drawn, total: shaped.total };
+  }
+
+  theme() {
+    return document.documentElement.dataset.theme || "";
+  }
+
+  /** Live update: forget what was fetched and fetch again; unchanged charts keep their canvas. */
+  refresh() {
+    this.keyCache.clear();
+    this.sampleCache.clear();
+    return this.load(true);
   }
 
   hover(u, box, shaped, names, colours, smoothing) {

@@ -78,6 +78,14 @@ export async function runView(root, route, nav) {
     : notice("no files"))).catch((error) => replace(filesBox, notice(error.message, "error")));
   const panel = new ChartPanel(chartsBox, route.params, (changes) => nav.replace(route.path, { ...route.params, ...changes }));
   await panel.setRuns([{ project, id: runId, name: meta.name || runId }]);
+  if (meta.state === "running") { // a live run: new points arrive without a reload
+    const tick = async () => {
+      if (!document.body.contains(chartsBox)) return;
+      await panel.refresh();
+      setTimeout(tick, 2000);
+    };
+    setTimeout(tick, 2000);
+  }
   const system = new SystemChartPanel(systemBox, {}, () => {});
   await system.setRuns([{ project, id: runId, name: meta.name || runId }]);
 }

@@ -16,6 +16,8 @@ const FIXED = [
 ];
 const DEFAULT_LIMIT = 50;
 const DEFAULT_SELECTED = 5;
+/** While a run on the page is running, the table and charts refresh this often (ms). */
+const LIVE_MS = 2000;
 
 export async function runsView(root, route, nav) {
   const project = route.path[1];
@@ -46,9 +48,12 @@ export async function runsView(root, route, nav) {
     message, tableBox, pager, compareLink, h("h2", {}, "Charts"), chartsBox);
 
   let page = null;
-  async function loadTable() {
+  let shownOrder = [];
+  let timer = null;
+  async function loadTable(live = false) {
     const limit = Number(params.limit) || DEFAULT_LIMIT;
     const offset = Number(params.offset) || 0;
+    clearTimeout(timer);
     try {
       page = await api.runs(project, { q: params.q, order: params.order, limit, offset });
     } catch (error) {
@@ -57,6 +62,11 @@ export async function runsView(root, route, nav) {
       return;
     }
     replace(message);
+    if (live) { // a live update keeps the rows where they were; new runs join at the end
+      const at = new Map(shownOrder.map((id, i) => [id, i]));
+      page.runs.sort((a, b) => (at.has(a.id) ? at.get(a.id) : 1e9) - (at.has(b.id) ? at.get(b.id) : 1e9));
+    }
+    shownOrder = page.runs.map((r) => r.id);
     const columns = listParam(params.cols).length ? listParam(params.cols) : defaultColumns(page.runs);
     if (!params.cols) colsBox.placeholder = columns.join(",") || colsBox.placeholder;
     const explicit = params.sel !== undefined && params.sel !== "";
@@ -67,7 +77,12 @@ export async function runsView(root, route, nav) {
       : h("span", { class: "notice" }, "select two or more runs to compare them"));
     renderPager(page.total, limit, offset);
     const byId = new Map(page.runs.map((r) => [r.id, r]));
-    await charts.setRuns([...selected].map((id) => ({ project, id, name: (byId.get(id) || {}).name || id })));
+    const chartRuns = [...selected].map((id) => ({ project, id, name: (byId.get(id) || {}).name || id }));
+    if (live && JSON.stringify(chartRuns) === JSON.stringify(charts.runs)) await charts.refresh();
+    else await charts.setRuns(chartRuns);
+    if (page.runs.some((r) => r.state === "running")) {
+      timer = setTimeout(() => document.body.contains(tableBox) && loadTable(true), LIVE_MS);
+    }
   }
 
   function sortHeader(field, label) {
