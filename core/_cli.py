@@ -313,7 +313,24 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--all", action="store_true", help="show keys that are equal too")
     doctor = command("doctor", "check a store for damaged files and runs left running")
     doctor.add_argument("--repair", action="store_true", help="trim torn lines and mark dead runs crashed")
+    sub.add_parser("server", help="the tracking server (trackkit server --help; needs trackkit[server])")
+    sub.add_parser("sync", help="send spooled runs to the tracking server (trackkit sync --help)")
     return parser
+
+
+def _server_or_sync(command: str, argv: list[str]) -> int:
+    import importlib
+    import importlib.util
+
+    if command == "sync":
+        from ._sync import main as sync_main
+
+        return sync_main(argv)
+    if any(importlib.util.find_spec(name) is None for name in ("starlette", "uvicorn", "psycopg")):
+        print("trackkit: trackkit server needs the server extra: pip install 'trackkit[server]'", file=sys.stderr)
+        return 2
+    result: int = importlib.import_module("trackkit.server.server_command").main(argv)
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -323,6 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arg == "--sort" and argv[index + 1].startswith("-"):
             argv[index : index + 2] = [f"--sort={argv[index + 1]}"]
             break
+    if argv[:1] == ["server"] or argv[:1] == ["sync"]:  # their own parsers; `server` needs trackkit[server]
+        return _server_or_sync(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     handlers = {"projects": _cmd_projects, "runs": _cmd_runs, "show": _cmd_show, "diff": _cmd_diff,
                 "doctor": _cmd_doctor}

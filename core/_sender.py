@@ -33,6 +33,8 @@ __all__ = ["RunSender", "SendingSink", "SyncConflict", "config_change", "meta_ch
 MAX_ROWS = 5_000
 MAX_BYTES = 1 << 20
 _DOCUMENTS = ("run.json", "config.json", "summary.json", "edits.jsonl")
+#: In the spool's run directory: the documents the server last acknowledged.
+SENT_FILE = ".sync-sent.json"
 
 
 class SyncConflict(TrackkitError):
@@ -180,9 +182,28 @@ class RunSender:
         self.offset, self._position = offset, position
 
     def connect(self) -> None:
-        """Ask the server how far it has the run."""
+        """Ask the server how far it has the run (and take up what an earlier sender says it sent)."""
         state = self.client.get_json(self._path)
-        self._locate(int(state.get("offset") or 0))
+        offset = int(state.get("offset") or 0)
+        self._locate(offset)
+        try:
+            with open(os.path.join(self.run_dir, SENT_FILE), encoding="utf-8") as handle:
+                saved = json.load(handle)
+            if offset and saved.get("url") == self.client.url and saved.get("offset", 0) <= offset:
+                self._sent = {part: dict(saved["sent"].get(part) or {}) for part in self._sent}
+        except (OSError, ValueError, AttributeError, KeyError, TypeError):
+            pass
+
+    def _save_sent(self) -> None:
+        """Remember the documents the server acknowledged, so a later ``trackkit sync`` sends only
+        what changed since (and never writes over edits made on the server)."""
+        from ._local_store import _write_json_atomic
+
+        try:
+            _write_json_atomic(os.path.join(self.run_dir, SENT_FILE),
+                               {"url": self.client.url, "offset": self.offset, "sent": self._sent})
+        except OSError:
+            pass
 
     def _complete_size(self) -> int:
         try:
@@ -296,6 +317,8 @@ class RunSender:
             self.offset, self._position = committed, self._position + length
         else:
             self._locate(committed)
+        if any(changes.values()):
+            self._save_sent()
         return len(lines)
 
 
