@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
 
@@ -130,27 +129,29 @@ class ApiRun:
 
     # -- editing ---------------------------------------------------------------------------------
     def update(self) -> None:
-        """Save edits to config, summary, tags, notes and name. Config edits are recorded as
-        changes with source ``api``."""
-        from ._config import Config
+        """Save what was edited since the run was loaded: ``tags``, ``notes``, ``name``, ``group``,
+        ``job_type``, config keys and summary keys. Only the changes are sent, and the store merges
+        them into the run as it is now, never its state: a run that finished meanwhile stays finished,
+        and a run still training keeps the edits when it writes again. Config changes are recorded
+        with source ``api``; edited summary values are kept over logged ones."""
+        from ._config import _same
+        from ._edits import DELETE
 
-        config = Config()
-        config.load_document(self._config_document)
-        before = len(config._changes)
-        for path in _removed_paths(self._loaded_config, self.config, ()):
-            config._remove(path, source="api")
-        config._apply((), self.config, source="api", allow_val_change=True)
-        for change in config._changes[before:]:
-            change["step"] = None
-        config_document = config.to_document()
-
-        summary_values = dict(self.summary)
-        explicit = set(self._summary_document.get("explicit") or ())
-        explicit.update(k for k, v in summary_values.items() if self._loaded_summary.get(k, object()) != v)
-        summary_document = dict(self._summary_document, values=summary_values, explicit=sorted(explicit))
-
-        meta = dict(self._meta, tags=list(self.tags), notes=self.notes, name=self.name, updated_at=time.time())
-        self._store.update_run(self.project, self.id, meta=meta, config=config_document, summary=summary_document)
+        meta: dict[str, Any] = {}
+        for field, value in (("name", self.name), ("tags", list(self.tags)), ("notes", self.notes),
+                             ("group", self.group), ("job_type", self.job_type)):
+            loaded = self._meta.get(field, self.id if field == "name" else None)
+            if field == "tags":
+                loaded = list(loaded or [])
+            if not _same(loaded, value):
+                meta[field] = value
+        config: dict[str, Any] = {".".join(path): DELETE for path in _removed_paths(self._loaded_config, self.config, ())}
+        config.update(_changed_paths(self._loaded_config, self.config, ()))
+        summary: dict[str, Any] = {key: DELETE for key in self._loaded_summary if key not in self.summary}
+        summary.update({key: value for key, value in self.summary.items()
+                        if key not in self._loaded_summary or not _same(self._loaded_summary[key], value)})
+        if meta or config or summary:
+            self._store.edit_run(self.project, self.id, meta=meta or None, config=config or None, summary=summary or None)
         self.load()
 
     def delete(self) -> None:
@@ -188,6 +189,24 @@ def _removed_paths(before: Mapping[str, Any], after: Mapping[str, Any], prefix: 
         elif isinstance(value, dict) and isinstance(after[key], dict):
             removed.extend(_removed_paths(value, after[key], prefix + (key,)))
     return removed
+
+
+def _changed_paths(before: Mapping[str, Any], after: Mapping[str, Any], prefix: tuple[str, ...]) -> dict[str, Any]:
+    """Dotted keys of the values added or changed in the edited ``after`` (NaN equals NaN)."""
+    from ._config import _same
+
+    changed: dict[str, Any] = {}
+    for key, value in after.items():
+        path = prefix + (str(key),)
+        old = before.get(key, _NOT_THERE)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            changed.update(_changed_paths(old, value, path))
+        elif old is _NOT_THERE or not _same(old, value):
+            changed[".".join(path)] = _deep_copy(value)
+    return changed
+
+
+_NOT_THERE = object()
 
 
 def _select(rows: Iterator[dict[str, Any]], wanted: list[str]) -> Iterator[dict[str, Any]]:

@@ -8,6 +8,7 @@ A dotted name always addresses the nested tree: ``config["optim.lr"] = 0.1`` and
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -209,7 +210,7 @@ class Config(_View):
         0.1
     """
 
-    __slots__ = ("_tree", "_provenance", "_changes", "_strict", "_on_change", "_step", "_closed")
+    __slots__ = ("_tree", "_provenance", "_changes", "_strict", "_on_change", "_step", "_closed", "_edits_applied", "_lock")
 
     def __init__(
         self,
@@ -227,6 +228,8 @@ class Config(_View):
             ("_on_change", on_change),
             ("_step", step),
             ("_closed", False),
+            ("_edits_applied", 0),  # how far into the run's edits (``_edits``) this config has merged them
+            ("_lock", threading.RLock()),  # the training thread changes the config; the writer merges edits
         ):
             object.__setattr__(self, name, value)
 
@@ -251,13 +254,18 @@ class Config(_View):
 
     def to_document(self) -> dict[str, Any]:
         """What the store keeps: values, provenance and changes."""
-        return {"values": self._tree, "provenance": self._provenance, "changes": self._changes}
+        document = {"values": self._tree, "provenance": self._provenance, "changes": self._changes}
+        if self._edits_applied:
+            document["edits_applied"] = self._edits_applied
+        return document
 
     def load_document(self, document: Mapping[str, Any]) -> None:
         """Restore from ``to_document()`` output (a resumed run)."""
         object.__setattr__(self, "_tree", dict(document.get("values") or {}))
         object.__setattr__(self, "_provenance", dict(document.get("provenance") or {}))
         object.__setattr__(self, "_changes", list(document.get("changes") or []))
+        applied = document.get("edits_applied")
+        object.__setattr__(self, "_edits_applied", applied if isinstance(applied, int) else 0)
 
     def close(self) -> None:
         """Refuse further changes (the run finished)."""
@@ -277,6 +285,12 @@ class Config(_View):
             raise RunFinishedError("this run has finished; its config can no longer change. Use trackkit.Api() "
                                    "to edit a finished run's config.")
         tree = expand_dotted(incoming)
+        with self._lock:
+            self._apply_tree(prefix, tree, source=source, allow_val_change=allow_val_change, only_missing=only_missing)
+
+    def _apply_tree(
+        self, prefix: Path, tree: dict[str, Any], *, source: str, allow_val_change: bool | None, only_missing: bool
+    ) -> None:
         operations: list[tuple[Path, Any, Any]] = []
         self._plan(prefix, self._lookup(prefix), tree, operations, only_missing)
         changed = [(p, old, new) for p, old, new in operations if old is not _MISSING]
@@ -326,6 +340,10 @@ class Config(_View):
 
     def _remove(self, path: Path, source: str) -> None:
         """Delete a key (an API edit), recording the change."""
+        with self._lock:
+            self._remove_locked(path, source)
+
+    def _remove_locked(self, path: Path, source: str) -> None:
         parent = self._lookup(path[:-1])
         if not isinstance(parent, dict) or path[-1] not in parent:
             return

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
+from ._edits import APPLIED_KEY, fold_edits
 from ._errors import RunInUseError, RunNotFoundError, StorageWarning, UsageError
 from ._store import (
     FileInfo,
@@ -47,6 +49,9 @@ except ImportError:  # pragma: no cover - Windows
 __all__ = ["HEARTBEAT_TIMEOUT", "LocalRunSink", "LocalStore", "check_name", "hostname", "read_history_file"]
 
 HISTORY = "history.jsonl"
+#: Edits made from outside the writing process (``edit_run``), one JSON line each; documents say how
+#: many bytes of it they have merged (``edits_applied``).
+EDITS = "edits.jsonl"
 #: A running run whose heartbeat is older than this (seconds) and whose writer is gone is "crashed";
 #: the default of ``TRACKKIT_HEARTBEAT_TIMEOUT``, which each ``LocalStore`` reads when it is made.
 HEARTBEAT_TIMEOUT = 30.0
@@ -85,7 +90,9 @@ def _holds_run(path: str) -> bool:
 
 
 def _write_json_atomic(path: str, document: Any) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
+    # A name of its own per writer (process, thread, call): the run's writer thread and an Api edit
+    # in the same process must never write, rename or remove each other's temporary file.
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.{os.urandom(4).hex()}.tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(document, handle, allow_nan=True, separators=(",", ":"))
     os.replace(tmp, path)
@@ -152,6 +159,29 @@ def _resolved(rows: list[dict[str, Any]], data: bytes, include_superseded: bool)
     return rows
 
 
+def _read_edits(run_dir: str, cursor: int) -> list[tuple[int, dict[str, Any]]]:
+    """The complete edit lines of ``edits.jsonl`` after byte ``cursor``, each with the offset after it."""
+    try:
+        with open(os.path.join(run_dir, EDITS), "rb") as handle:
+            handle.seek(cursor)
+            data = handle.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    edits: list[tuple[int, dict[str, Any]]] = []
+    position = cursor
+    for line in data.split(b"\n")[:-1]:  # a line still being written (no newline yet) waits
+        position += len(line) + 1
+        if not line.strip():
+            continue
+        try:
+            edit = json.loads(line)
+        except ValueError:
+            continue  # torn by a killed editor
+        if isinstance(edit, dict):
+            edits.append((position, edit))
+    return edits
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -211,6 +241,15 @@ class LocalRunSink:
         except FileNotFoundError:
             with open(self._heartbeat_path, "w", encoding="utf-8") as handle:
                 handle.write(f"{os.getpid()} {_HOST}\n")
+
+    def read_edits(self, cursor: int) -> tuple[list[dict[str, Any]], int]:
+        try:
+            if os.stat(os.path.join(self.run_dir, EDITS)).st_size <= cursor:
+                return [], cursor  # the common case: one stat per writer cycle
+        except FileNotFoundError:
+            return [], cursor
+        edits = _read_edits(self.run_dir, cursor)
+        return [edit for _, edit in edits], (edits[-1][0] if edits else cursor)
 
     def close(self) -> None:
         self._index_close()  # Store v2 history index (H3a)
@@ -373,6 +412,13 @@ class LocalStore:
         return self._read_record(run_dir, project, run_id, check_liveness=True)
 
     def _read_record(self, run_dir: str, project: str, run_id: str, *, check_liveness: bool) -> RunRecord:
+        record = self._read_documents(run_dir, project, run_id, check_liveness=check_liveness)
+        applied = [document.get(APPLIED_KEY) for document in (record["meta"], record["config"], record["summary"])]
+        cursor = min(value if isinstance(value, int) else 0 for value in applied)
+        edits = _read_edits(run_dir, cursor)  # edits not merged yet (the writer picks them up each cycle)
+        return fold_edits(record, edits) if edits else record
+
+    def _read_documents(self, run_dir: str, project: str, run_id: str, *, check_liveness: bool) -> RunRecord:
         meta = _read_json(os.path.join(run_dir, "run.json"), {})
         meta.setdefault("id", run_id)
         meta.setdefault("project", project)
@@ -443,6 +489,49 @@ class LocalStore:
         for name, document in (("run.json", meta), ("config.json", config), ("summary.json", summary)):
             if document is not None:
                 _write_json_atomic(os.path.join(run_dir, name), document)
+
+    def edit_run(
+        self,
+        project: str,
+        run_id: str,
+        *,
+        meta: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
+        """Append the edit to ``edits.jsonl``; if no process writes the run, merge it into the
+        documents now, holding the run's lock (a writer that starts meanwhile waits for it)."""
+        from ._edits import make_edit
+
+        run_dir = self.run_dir(project, run_id)
+        if not os.path.exists(os.path.join(run_dir, "run.json")):
+            raise RunNotFoundError(f"no run {project}/{run_id} in {self.location}.")
+        edit = make_edit(meta, config, summary)
+        if edit is None:
+            return
+        line = json.dumps(edit, allow_nan=True, separators=(",", ":")).encode("utf-8") + b"\n"
+        fd = os.open(os.path.join(run_dir, EDITS), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # a line torn by a killed editor stays a damaged line of its own
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+        if fcntl is None:  # pragma: no cover - Windows: readers and the next writer merge it
+            return
+        with open(os.path.join(run_dir, ".lock"), "a+") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # a live writer merges it within a flush interval; readers fold it meanwhile
+            record = self._read_record(run_dir, project, run_id, check_liveness=False)
+            if "meta" in edit:
+                _write_json_atomic(os.path.join(run_dir, "run.json"), record["meta"])
+            if "config" in edit:
+                _write_json_atomic(os.path.join(run_dir, "config.json"), record["config"])
+            if "summary" in edit:
+                _write_json_atomic(os.path.join(run_dir, "summary.json"), record["summary"])
 
     def delete_run(self, project: str, run_id: str) -> None:
         import shutil

@@ -50,6 +50,9 @@ class NullSink:
     def close(self) -> None:
         pass
 
+    def read_edits(self, cursor: int) -> tuple[list[dict[str, Any]], int]:
+        return [], cursor
+
     # -- Store v2 write side -----------------------------------------------------------------------
     def append_system(self, rows: Sequence[dict[str, Any]]) -> None:
         pass
@@ -68,6 +71,18 @@ class _MemoryRun:
         self.files: dict[str, tuple[bytes, float]] = {}
         self.updated_at: float | None = None
         self.open = False
+        self.edits: list[dict[str, Any]] = []  # Store.edit_run, in order; a document's cursor counts them
+
+    def record(self) -> RunRecord:
+        """The documents with the edits they have not merged yet folded in (copies)."""
+        from ._edits import APPLIED_KEY, fold_edits
+
+        record: RunRecord = {"meta": copy.deepcopy(self.meta), "config": copy.deepcopy(self.config),
+                             "summary": copy.deepcopy(self.summary)}
+        cursors = [d.get(APPLIED_KEY) for d in (record["meta"], record["config"], record["summary"])]
+        start = min(c if isinstance(c, int) else 0 for c in cursors)
+        pending = [(index + 1, copy.deepcopy(edit)) for index, edit in enumerate(self.edits) if index >= start]
+        return fold_edits(record, pending) if pending else record
 
 
 class _MemorySink:
@@ -94,6 +109,11 @@ class _MemorySink:
 
     def heartbeat(self) -> None:
         self._run.updated_at = time.time()
+
+    def read_edits(self, cursor: int) -> tuple[list[dict[str, Any]], int]:
+        with self._store._lock:
+            edits = self._run.edits[cursor:]
+            return copy.deepcopy(edits), cursor + len(edits)
 
     def close(self) -> None:
         self._run.open = False
@@ -132,7 +152,7 @@ class MemoryStore:
                 rows = resolve_history([json.loads(line) for line in run.history])
                 steps = [row["_step"] for row in rows if isinstance(row.get("_step"), int)]
                 state = {
-                    "record": self.read_run(project, run_id),
+                    "record": run.record(),
                     "last_step": max(steps) if steps else None,
                     "history_rows": len(rows),
                     "rows": rows,
@@ -165,7 +185,8 @@ class MemoryStore:
 
     def read_run(self, project: str, run_id: str) -> RunRecord:
         run = self._get(project, run_id)
-        return {"meta": copy.deepcopy(run.meta), "config": copy.deepcopy(run.config), "summary": copy.deepcopy(run.summary)}
+        with self._lock:
+            return run.record()
 
     def iter_history(self, project: str, run_id: str, *, include_superseded: bool = False) -> Iterator[dict[str, Any]]:
         with self._lock:
@@ -188,6 +209,28 @@ class MemoryStore:
             run.config = copy.deepcopy(config)
         if summary is not None:
             run.summary = copy.deepcopy(summary)
+
+    def edit_run(
+        self,
+        project: str,
+        run_id: str,
+        *,
+        meta: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
+        """Record the edit for the live writer (``read_edits``) and merge it into the documents now."""
+        from ._edits import make_edit
+
+        run = self._get(project, run_id)
+        edit = make_edit(meta, config, summary)
+        if edit is None:
+            return
+        with self._lock:
+            run.edits.append(json.loads(json.dumps(edit)))
+            record = run.record()
+            run.meta, run.config, run.summary = record["meta"], record["config"], record["summary"]
+            run.updated_at = time.time()
 
     def delete_run(self, project: str, run_id: str) -> None:
         self._get(project, run_id)

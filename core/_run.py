@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._config import Config
+from ._edits import APPLIED_KEY, DELETE, EDITABLE_META, apply_config_edit
 from ._errors import InvalidLogDataError, RunFinishedError, StorageWarning, UsageError
 from ._settings import Settings
 from ._store import CHECKPOINT_KEY, REPLACES_KEY, REWIND_KEY, ResumeState, RunSink, Store
@@ -70,6 +71,7 @@ class Run:
         self._checkpoints = 0
         self._next_step = 0
         self._closed = False
+        self._written_out = False  # finish() has written the run and released it
         self._forked = False
         self._sync_steps = False
         self._rows_before = 0
@@ -83,6 +85,7 @@ class Run:
         elif resume_from_step is not None:
             self._next_step = resume_from_step + 1
         self._summary_version_written = -1
+        self._edits_cursor = self.summary._edits_applied  # the resumed record comes with every edit merged
         self._writer = BackgroundWriter(
             sink,
             name=self.id,
@@ -388,7 +391,56 @@ class Run:
 
     def _on_writer_cycle(self) -> None:
         self._checkpoint_idle_pending()
+        self._merge_edits()
         self._write_summary_if_changed()
+
+    def _merge_edits(self) -> None:
+        """On the writer thread: merge edits made from outside (``Store.edit_run``: the Api, the CLI,
+        the UI) into the run's own copies, so its next writes keep them. Tags, notes and the like go
+        into the metadata; config edits become recorded changes (source ``api``); summary edits explicit values."""
+        cursor = self._edits_cursor
+        edits, end = self._sink.read_edits(cursor)
+        if end == cursor:
+            return
+        config_changed = False
+        config = self.config
+        with config._lock:
+            on_change = config._on_change
+            object.__setattr__(config, "_on_change", None)  # one write with the new cursor, after all of them
+            try:
+                for edit in edits:
+                    if isinstance(edit.get("meta"), dict):
+                        self._meta.update({k: v for k, v in edit["meta"].items() if k in EDITABLE_META})
+                    if isinstance(edit.get("config"), dict) and not config._closed:
+                        apply_config_edit(config, edit["config"], str(edit.get("source") or "api"))
+                        config_changed = True
+                    if isinstance(edit.get("summary"), dict):
+                        self.summary.apply_edit(edit["summary"])
+                object.__setattr__(config, "_edits_applied", end)
+            finally:
+                object.__setattr__(config, "_on_change", on_change)
+        self._edits_cursor = end
+        self._meta[APPLIED_KEY] = end
+        self.summary._edits_applied = end
+        self.summary.version += 1
+        if config_changed:
+            self._sink.write_config(config.to_document())
+        self._sink.write_meta(dict(self._meta))
+
+    def _edit_after_finish(self, meta: dict[str, Any] | None = None, summary: dict[str, Any] | None = None) -> None:
+        """A change made on the run object after ``finish()`` (W&B allows summary updates then): a store edit."""
+        if self.store is None or self._forked or os.getpid() != self._pid:
+            return
+        try:
+            self.store.edit_run(self.project, self.id, meta=meta, summary=summary)
+        except OSError as error:
+            warnings.warn(f"trackkit: could not save the change to finished run {self.id}: {error}", StorageWarning,
+                          stacklevel=3)
+
+    def _summary_edited_after_finish(self, values: dict[str, Any], deleted: list[str]) -> None:
+        changes: dict[str, Any] = dict(values)
+        changes.update({key: DELETE for key in deleted})
+        self._edit_after_finish(summary=changes)
 
     def _checkpoint_idle_pending(self) -> None:
         """On the writer thread: save a row that has waited at its step for a flush interval.
@@ -422,6 +474,12 @@ class Run:
             self._summary_version_written = version
 
     def _update_meta(self, **changes: Any) -> None:
+        if self._written_out:  # after finish(): name, tags and notes become store edits
+            if not set(changes) <= set(EDITABLE_META):
+                self._refuse_write("a change of the run's metadata")
+            self._meta.update(changes)
+            self._edit_after_finish(meta=changes)
+            return
         self._meta.update(changes)
         snapshot = dict(self._meta)
         self._writer.submit(lambda: self._sink.write_meta(snapshot))
@@ -462,6 +520,7 @@ class Run:
         meta = self._meta
 
         def final_write() -> None:
+            self._merge_edits()  # edits made until now; later ones are merged by readers and the next writer
             self._write_summary_if_changed()
             meta["history_rows"] = self._rows_before + self._writer.rows_written
             meta["rows_dropped"] = self._writer.rows_dropped
@@ -486,6 +545,8 @@ class Run:
                 stacklevel=2,
             )
         self._sink.close()
+        self._written_out = True
+        self.summary._on_edit = self._summary_edited_after_finish
         if not (quiet or self._settings.silent):
             print(
                 f"trackkit: run {self.name} ({self.project}/{self.id}) {state}; "

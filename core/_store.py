@@ -141,6 +141,10 @@ class RunSink(Protocol):
     def close(self) -> None:
         """Release the run (locks, handles)."""
 
+    def read_edits(self, cursor: int) -> tuple[list[dict[str, Any]], int]:
+        """Edits of the run (``Store.edit_run``) made after ``cursor`` (0: from the first), in order,
+        and the cursor after them. The writer merges them each cycle (``trackkit._edits``)."""
+
     def append_system(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append system-metrics rows (each keyed by ``_timestamp``), a stream apart from the history."""
 
@@ -260,7 +264,22 @@ class Store(QueryStore, Protocol):
         config: dict[str, Any] | None = None,
         summary: dict[str, Any] | None = None,
     ) -> None:
-        """Replace the given parts of a run's record (an API edit)."""
+        """Replace the given parts of a run's record whole (repairs: ``trackkit doctor``); edits use ``edit_run``."""
+
+    def edit_run(
+        self,
+        project: str,
+        run_id: str,
+        *,
+        meta: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
+        """Merge an edit into a run, live or not: only the keys given change. ``meta`` takes run fields
+        (``name``, ``tags``, ``notes``, ``group``, ``job_type``; never the state), ``config`` dotted keys
+        (``{"optim.lr": 0.1}``), ``summary`` summary keys; ``trackkit._edits.DELETE`` as a value removes
+        the key. Config changes are recorded with source ``api``; summary values become explicit. A
+        live writer merges the edit within a flush interval, and readers see it at once."""
 
     def delete_run(self, project: str, run_id: str) -> None:
         """Remove a run and its history."""

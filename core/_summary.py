@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ._errors import UsageError
@@ -80,6 +80,9 @@ class Summary:
         self._definitions: list[MetricDefinition] = []
         self._definition_cache: dict[str, MetricDefinition | None] = {}
         self._removed: set[str] = set()  # logged keys deleted with ``del``, kept out when history is replayed
+        self._edits_applied = 0  # how far into the run's edits (``_edits``) this summary has merged them
+        #: Set by ``Run.finish``: explicit changes after the run finished go to the store as edits.
+        self._on_edit: Callable[[dict[str, Any], list[str]], None] | None = None
         self.version = 0  # bumped on every change, so the writer knows when to persist
 
     # -- fed by Run ----------------------------------------------------------------------------
@@ -157,8 +160,11 @@ class Summary:
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(key, str):
             raise TypeError(f"summary keys must be strings; got {key!r}.")
-        self._explicit[key] = to_jsonable(value)
+        value = to_jsonable(value)
+        self._explicit[key] = value
         self.version += 1
+        if self._on_edit is not None:
+            self._on_edit({key: value}, [])
 
     def __delitem__(self, key: str) -> None:
         found = self._explicit.pop(key, _GONE) is not _GONE  # a value of None is a value
@@ -168,6 +174,19 @@ class Summary:
         self._aggregates.pop(key, None)
         if not found:
             raise KeyError(key)
+        self.version += 1
+        if self._on_edit is not None:
+            self._on_edit({}, [key])
+
+    def apply_edit(self, change: dict[str, Any]) -> None:
+        """Merge the summary part of a run edit (``_edits``): deleted keys go, set values are explicit."""
+        for key in change.get("delete") or ():
+            self._explicit.pop(key, None)
+            if self._last.pop(key, _GONE) is not _GONE:
+                self._removed.add(key)
+            self._aggregates.pop(key, None)
+        for key, value in (change.get("set") or {}).items():
+            self._explicit[key] = value
         self.version += 1
 
     def __getattr__(self, name: str) -> Any:
@@ -201,8 +220,15 @@ class Summary:
 
     def update(self, data: dict[str, Any] | None = None, **kwargs: Any) -> None:
         """Set several values explicitly."""
-        for key, value in {**(data or {}), **kwargs}.items():
-            self[key] = value
+        items = {**(data or {}), **kwargs}
+        hook, self._on_edit = self._on_edit, None  # after finish: one edit for the whole update
+        try:
+            for key, value in items.items():
+                self[key] = value
+        finally:
+            self._on_edit = hook
+        if hook is not None and items:
+            hook({key: self._explicit[key] for key in items}, [])
 
     def as_dict(self) -> dict[str, Any]:
         """The summary as a plain dict."""
@@ -222,6 +248,8 @@ class Summary:
         removed = [key for key in self._removed if key not in last]
         if removed:
             document["removed"] = sorted(removed)
+        if self._edits_applied:
+            document["edits_applied"] = self._edits_applied
         return document
 
     def load_document(self, document: dict[str, Any], history: list[dict[str, Any]] | None = None) -> None:
@@ -243,4 +271,6 @@ class Summary:
                 self._last.pop(key, None)
                 self._aggregates.pop(key, None)
             self._removed = removed
+        applied = document.get("edits_applied")
+        self._edits_applied = applied if isinstance(applied, int) else 0
         self.version += 1
