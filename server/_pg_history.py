@@ -24,7 +24,7 @@ from trackkit._store import CHECKPOINT_KEY, REPLACES_KEY, REWIND_KEY
 
 from ._pg_json import dumps
 
-__all__ = ["AXES", "ingest_rows", "key_type", "sample_key"]
+__all__ = ["AXES", "first_x_seq", "ingest_rows", "key_seen", "key_type", "recount_keys", "sample_key", "x_bounds"]
 
 AXES = ("_step", "_timestamp", "_runtime")
 _SKIP = frozenset((CHECKPOINT_KEY, REPLACES_KEY))
@@ -209,6 +209,39 @@ def _drop_checkpoints(conn: Any, run_pk: int, replaced: list[str], last: dict[st
         "WHERE k.run_pk = %s AND k.key = d.key",
         (run_pk, dropped, run_pk),
     )
+    # A dropped value that was a key's min or max: that key's range is recomputed (rarely needed).
+    touched = conn.execute(
+        "SELECT DISTINCT k.key, k.key_id FROM history_points p JOIN history_keys k ON k.run_pk = p.run_pk AND k.key_id = p.key_id "
+        "WHERE p.run_pk = %(run)s AND p.seq = ANY(%(seqs)s::bigint[]) AND (p.value = k.min_value OR p.value = k.max_value) "
+        "UNION SELECT k.key, k.key_id FROM history_rows h JOIN history_keys k ON k.run_pk = h.run_pk "
+        "WHERE h.run_pk = %(run)s AND h.seq = ANY(%(seqs)s::bigint[]) AND ("
+        "(k.key = '_step' AND h.step::float8 IN (k.min_value, k.max_value)) OR "
+        "(k.key = '_timestamp' AND h.ts IN (k.min_value, k.max_value)) OR "
+        "(k.key = '_runtime' AND h.runtime IN (k.min_value, k.max_value)))",
+        {"run": run_pk, "seqs": dropped}).fetchall()
+    for key, key_id in touched:
+        low, high = x_bounds(conn, run_pk, key, key_id, include_superseded=False)
+        conn.execute("UPDATE history_keys SET min_value = %s, max_value = %s WHERE run_pk = %s AND key_id = %s",
+                     (low, high, run_pk, key_id))
+
+
+_AXIS_COLUMNS = {"_step": "step::float8", "_timestamp": "ts", "_runtime": "runtime"}
+_FINITE_X = "{v} IS NOT NULL AND {v} NOT IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8)"
+
+
+def x_bounds(conn: Any, run_pk: int, x: str, x_key_id: int | None, *, include_superseded: bool) -> tuple[Any, Any]:
+    """The first and last ``x`` of a run (finite values), computed from the rows themselves."""
+    visible = "NOT dropped" + ("" if include_superseded else " AND NOT superseded")
+    if x in _AXIS_COLUMNS:
+        column = _AXIS_COLUMNS[x]
+        finite = _FINITE_X.format(v=column)
+        query = f"SELECT min({column}), max({column}) FROM history_rows WHERE run_pk = %s AND {visible} AND {finite}"
+        return conn.execute(query, (run_pk,)).fetchone()  # type: ignore[no-any-return]
+    if x_key_id is None:
+        return None, None
+    finite = _FINITE_X.format(v="value")
+    query = f"SELECT min(value), max(value) FROM history_points WHERE run_pk = %s AND key_id = %s AND {visible} AND {finite}"
+    return conn.execute(query, (run_pk, x_key_id)).fetchone()  # type: ignore[no-any-return]
 
 
 def _supersede(conn: Any, run_pk: int, rewinds: list[tuple[int, int]]) -> None:
@@ -298,6 +331,33 @@ _POINTS_BY_METRIC = (
     " ORDER BY q.seq DESC LIMIT 1) AS x, p.value FROM history_points p "
     "WHERE p.run_pk = %(run)s AND p.key_id = %(key)s AND " + _VISIBLE.format(t="p")
 )
+
+
+def first_x_seq(conn: Any, run_pk: int, x_key_id: int | None, *, include_superseded: bool) -> int | None:
+    """The written position of a metric's first finite value: rows before it are skipped."""
+    if x_key_id is None:
+        return None
+    visible = "NOT dropped" + ("" if include_superseded else " AND NOT superseded")
+    found = conn.execute(f"SELECT min(seq) FROM history_points WHERE run_pk = %s AND key_id = %s AND {visible} AND "
+                         + _FINITE_X.format(v="value"), (run_pk, x_key_id)).fetchone()
+    return None if found is None else found[0]
+
+
+def key_seen(conn: Any, run_pk: int, key: str, key_id: int, x: str, first_seq: int, *, include_superseded: bool) -> bool:
+    """Whether a row the sampling reads holds ``key`` (any value): a row from ``first_seq`` on, with a
+    finite ``x`` when ``x`` is an axis (``sample_rows`` leaves out keys of no such row)."""
+    visible = "NOT {t}.dropped" + ("" if include_superseded else " AND NOT {t}.superseded")
+    x_test = ("TRUE" if x not in _AXIS_COLUMNS else _FINITE_X.format(v="h." + _AXIS_COLUMNS[x].split("::")[0]))
+    params = {"run": run_pk, "key_id": key_id, "key": key, "first": first_seq}
+    numeric = conn.execute(  # the common case, by the points index: a numeric value in such a row
+        "SELECT EXISTS (SELECT 1 FROM history_points p JOIN history_rows h ON h.run_pk = p.run_pk AND h.seq = p.seq "
+        f"WHERE p.run_pk = %(run)s AND p.key_id = %(key_id)s AND p.seq >= %(first)s AND {visible.format(t='p')} "
+        f"AND {x_test})", params).fetchone()[0]
+    if numeric:
+        return True
+    return bool(conn.execute(  # text and other values: look at the rows themselves
+        f"SELECT EXISTS (SELECT 1 FROM history_rows h WHERE h.run_pk = %(run)s AND h.seq >= %(first)s AND "
+        f"{visible.format(t='h')} AND {x_test} AND h.data -> %(key)s::text IS NOT NULL)", params).fetchone()[0])
 
 
 def sample_key(conn: Any, run_pk: int, key_id: int, x: str, x_key_id: int | None, samples: int,

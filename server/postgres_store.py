@@ -35,7 +35,7 @@ from trackkit._store import (
 )
 
 from . import _pg_json
-from ._pg_history import AXES, ingest_rows, key_type, sample_key
+from ._pg_history import AXES, first_x_seq, ingest_rows, key_seen, key_type, sample_key, x_bounds
 from ._pg_query import STATE_SQL, Compiler, flatten
 from .files import FileStore, LocalFileStore, check_file_name
 
@@ -149,6 +149,13 @@ class PostgresRunSink:
                  [float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else None for t in stamps],
                  [_pg_json.dumps(row) for row in rows]),
             )
+
+    def read_edits(self, cursor: int) -> tuple[list[dict[str, Any]], int]:
+        """Edits (``Store.edit_run``) after ``cursor``, in order, and the cursor after them."""
+        with self._store.pool.connection() as conn:
+            rows = conn.execute("SELECT n, edit FROM run_edits WHERE run_pk = %s AND n > %s ORDER BY n",
+                                (self._pk, cursor)).fetchall()
+        return [edit for _, edit in rows], (int(rows[-1][0]) if rows else cursor)
 
     def put_file(self, name: str, source: FileSource) -> FileInfo:
         with self._store.pool.connection() as conn:
@@ -301,6 +308,9 @@ class PostgresStore:
                 'SELECT run_id FROM runs WHERE project = %s AND meta IS NOT NULL ORDER BY run_id COLLATE "C"', (project,))]
 
     def _record(self, conn: Any, run_pk: int, *, judge: bool = True) -> RunRecord:
+        """The run's documents with the edits they have not merged yet folded in (``trackkit._edits``)."""
+        from trackkit._edits import APPLIED_KEY, fold_edits
+
         meta, state, config, config_doc, config_has, summary, summary_doc, summary_has = conn.execute(
             f"SELECT r.meta, {STATE_SQL}, r.config, r.config_doc, r.config_has_values, r.summary, r.summary_doc, "
             "r.summary_has_values FROM runs r WHERE r.pk = %s", (run_pk,)).fetchone()
@@ -308,8 +318,13 @@ class PostgresStore:
         if judge and state != meta.get("state", "running"):
             meta["state"] = state
             meta.setdefault("exit_reason", "the writing process is gone (no heartbeat within the timeout)")
-        return {"meta": meta, "config": _join_document(config, config_doc, config_has),
-                "summary": _join_document(summary, summary_doc, summary_has)}
+        record: RunRecord = {"meta": meta, "config": _join_document(config, config_doc, config_has),
+                             "summary": _join_document(summary, summary_doc, summary_has)}
+        cursors = [document.get(APPLIED_KEY) for document in (record["meta"], record["config"], record["summary"])]
+        start = min(cursor if isinstance(cursor, int) else 0 for cursor in cursors)
+        pending = conn.execute("SELECT n, edit FROM run_edits WHERE run_pk = %s AND n > %s ORDER BY n",
+                               (run_pk, start)).fetchall()
+        return fold_edits(record, [(int(n), edit) for n, edit in pending]) if pending else record
 
     def read_run(self, project: str, run_id: str) -> RunRecord:
         with self.pool.connection() as conn:
@@ -346,6 +361,33 @@ class PostgresStore:
                 self._write_document(conn, run_pk, "config", config)
             if summary is not None:
                 self._write_document(conn, run_pk, "summary", summary)
+
+    def edit_run(
+        self,
+        project: str,
+        run_id: str,
+        *,
+        meta: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
+        """Record an edit for the live writer (``read_edits``) and merge it into the documents now,
+        in one transaction (the run's row locked, so edits from several replicas keep one order)."""
+        from trackkit._edits import make_edit
+
+        edit = make_edit(meta, config, summary)
+        with self.pool.connection() as conn, conn.transaction():
+            run_pk = self._run_pk(conn, project, run_id)
+            conn.execute("SELECT 1 FROM runs WHERE pk = %s FOR UPDATE", (run_pk,))
+            if edit is None:
+                return
+            conn.execute("INSERT INTO run_edits (run_pk, n, edit) SELECT %(run)s, coalesce(max(n), 0) + 1, %(edit)s::json "
+                         "FROM run_edits WHERE run_pk = %(run)s", {"run": run_pk, "edit": _pg_json.dumps(edit)})
+            record = self._record(conn, run_pk, judge=False)
+            conn.execute(f"UPDATE runs SET meta = %s::jsonb, activity_at = {_NOW} WHERE pk = %s",
+                         (_pg_json.dumps(record["meta"]), run_pk))
+            self._write_document(conn, run_pk, "config", record["config"])
+            self._write_document(conn, run_pk, "summary", record["summary"])
 
     def delete_run(self, project: str, run_id: str) -> None:
         with self.pool.connection() as conn:
@@ -485,18 +527,29 @@ class PostgresStore:
                 "SELECT key, key_id FROM history_keys WHERE run_pk = %s AND count > 0 AND key = ANY(%s::text[])",
                 (run_pk, [*wanted, x])).fetchall())
             low, high = start, stop
-            if low is None or high is None:  # the run's first and last x (finite values, kept at ingest)
-                bounds = conn.execute("SELECT min_value, max_value FROM history_keys WHERE run_pk = %s AND key = %s",
-                                      (run_pk, x)).fetchone()
+            if low is None or high is None:  # the run's first and last x
+                if include_superseded:  # counted from the rows (rare)
+                    bounds = x_bounds(conn, run_pk, x, ids.get(x), include_superseded=True)
+                else:  # kept at ingest
+                    bounds = conn.execute("SELECT min_value, max_value FROM history_keys WHERE run_pk = %s AND key = %s",
+                                          (run_pk, x)).fetchone()
                 low = low if low is not None else (bounds[0] if bounds else None)
                 high = high if high is not None else (bounds[1] if bounds else None)
+            first_seq = 0
+            if x not in AXES:  # rows before the metric's first value are skipped, their keys too
+                found = first_x_seq(conn, run_pk, ids.get(x), include_superseded=include_superseded)
+                if found is None:
+                    return {}
+                first_seq = found
             result: dict[str, SampledSeries] = {}
             for key in wanted:
                 if key not in ids or key in AXES:
                     continue
+                if not key_seen(conn, run_pk, key, ids[key], x, first_seq, include_superseded=include_superseded):
+                    continue
                 series = empty_series(key, x, low, high)
                 result[key] = series
-                if low is None or high is None or high < low or (x not in AXES and x not in ids):
+                if low is None or high is None or high < low:
                     continue
                 for _, bx, first, last, lo, hi, count, nan in sample_key(
                         conn, run_pk, ids[key], x, ids.get(x), samples, low, high, include_superseded):
