@@ -315,6 +315,34 @@ def render(doc: dict[str, Any]) -> str:
                      f"{_num(i['full']['median_ms'])} | empty project: {_num(i['empty']['median_ms'])} ms |")
         lines.append("")
 
+    peers = doc.get("store_peers") or {}
+    if peers:
+        mine = peers.get("trackkit")
+        lines += ["## The read side against MLflow (each through its own API)", "",
+                  "At the scale MLflow loads in under a minute: a runs query over 1,000 runs (config/params "
+                  "`optimizer = adam`, sorted by `acc` descending), and a chart query of one metric over 10 runs x "
+                  "10,000 steps. MLflow's client has no sampled read, so its chart query reads every point; trackkit "
+                  "is shown both sampled (1,000 buckets, what its charts use) and reading every point. First call in a "
+                  "fresh process, then the median of 3 more; ×ratio to trackkit.", "",
+                  "| tracker | runs query, first (ms) | runs query, again (ms) | chart, every point (ms) | "
+                  "chart, sampled (ms) |", "|---|---|---|---|---|"]
+
+        def cell(entry: dict[str, Any], part: str, key: str) -> str:
+            figure = entry.get(part)
+            if not figure:
+                return "–"
+            ref = mine.get(part) if mine else None
+            text = _num(figure[key])
+            if ref and entry is not mine and ref[key] > 0:
+                text += f" ×{_ratio(figure[key] / ref[key])}"
+            return text
+
+        for name, entry in peers.items():
+            lines.append(f"| {NAMES.get(name, name)} | {cell(entry, 'runs_query', 'cold_ms')} | "
+                         f"{cell(entry, 'runs_query', 'warm_ms')} | {cell(entry, 'chart_full', 'warm_ms')} | "
+                         f"{cell(entry, 'chart_sampled', 'warm_ms')} |")
+        lines.append("")
+
     lines += ["## Targets (issues 5 and 9)", "", "| target | measured | status |", "|---|---|---|"]
     for item in doc["targets"]:
         status = {True: "met", False: "**not met**", None: "not measured"}[item["met"]]

@@ -135,6 +135,21 @@ def measure_store(runs: int, steps: int, rows: int, reps: int, timeout: float) -
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def measure_store_peer(tracker: str, timeout: float) -> dict[str, Any]:
+    """The runs query (1,000 runs) and the chart query (10 x 10,000 steps) of one tracker (``store_peers.py``)."""
+    workdir = tempfile.mkdtemp(prefix=f"bench-peers-{tracker}-")
+    try:
+        env = _worker_env({**ADAPTERS[tracker]().env(workdir), "TRACKKIT_SILENT": "1"})
+        script = os.path.join(HERE, "store_peers.py")
+        info, _ = _run([sys.executable, script, "build", tracker, "--workdir", workdir], env, timeout)
+        result, _ = _run([sys.executable, script, "measure", tracker, "--workdir", workdir, "--info", json.dumps(info)],
+                         env, timeout)
+        result["build"] = info
+        return result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -325,6 +340,17 @@ def main() -> None:
             failures.append(f"store queries: {error}")
             print(f"[bench]   FAILED: {error}", file=sys.stderr, flush=True)
 
+    store_peers: dict[str, Any] = {}
+    if not args.no_store:
+        peers = ["trackkit"] + [t for t in ("mlflow",) if t in wanted and (t in trackers or available(t)[0])]
+        for tracker in peers:
+            print(f"[bench] read side against peers: {tracker} ...", file=sys.stderr, flush=True)
+            try:
+                store_peers[tracker] = measure_store_peer(tracker, timeout=900)
+            except (RuntimeError, subprocess.TimeoutExpired, ValueError) as error:
+                failures.append(f"read side, {tracker}: {error}")
+                print(f"[bench]   FAILED: {error}", file=sys.stderr, flush=True)
+
     document: dict[str, Any] = {
         "command": command,
         "mode": "quick" if quick else "full",
@@ -338,6 +364,7 @@ def main() -> None:
         "trackers": aggregate(runs),
         "training": aggregate_training(training) if training else {},
         "store": store,
+        "store_peers": store_peers,
         "runs": runs,
         "training_runs": training,
     }
