@@ -112,3 +112,25 @@ def test_compare_rows_keep_only_differing_keys_unless_all(js: Any) -> None:
     assert [(r["section"], r["key"]) for r in js("table.js", "compareRows", records)] == [("config", "lr")]
     rows = js("table.js", "compareRows", records, True)
     assert [(r["key"], r["differs"]) for r in rows] == [("batch", False), ("lr", True), ("loss", False)]
+
+
+def test_group_runs_counts_and_aggregates_finite_values(js: Any) -> None:
+    runs = [{"id": "a", "state": "finished", "config": {"opt": "adam"}, "summary": {"loss": 1}},
+            {"id": "b", "state": "finished", "config": {"opt": "adam"}, "summary": {"loss": 3}},
+            {"id": "c", "state": "failed", "config": {"opt": "sgd"}, "summary": {"loss": float("nan")}},
+            {"id": "d", "state": "finished", "config": {}, "summary": {}, "tags": ["x", "a"]}]
+    groups = js("group.js", "groupRuns", runs, ["config.opt"], ["summary.loss"])
+    assert [(g["label"], g["count"], g["ids"]) for g in groups] == [("-", 1, ["d"]), ("adam", 2, ["a", "b"]), ("sgd", 1, ["c"])]
+    assert groups[1]["stats"]["summary.loss"] == {"n": 2, "mean": 2, "min": 1, "max": 3}
+    assert groups[2]["stats"]["summary.loss"]["n"] == 0
+    assert js("group.js", "groupValue", runs[3], "tags") == "a, x"
+
+
+def test_group_series_is_the_mean_with_the_members_extremes(js: Any) -> None:
+    a = {"x": [0, 10], "last": [1, 3], "min": [0, 3], "max": [1, 30], "total": 5}
+    b = {"x": [0, 10], "last": [3, 5], "min": [3, -2], "max": [3, 5], "total": 7}
+    out = js("group.js", "groupSeries", [a, b, None], 2)
+    assert out["x"] == [0, 5]
+    assert out["last"] == [2, 4]
+    assert out["min"] == [0, -2] and out["max"] == [3, 30]
+    assert out["total"] == 12

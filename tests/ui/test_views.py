@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from ui_support import LRS, SPIKE, STEPS, XSS_NAME, open_view, screenshot, wait_charts
 
 
@@ -304,3 +305,27 @@ def test_zooming_fetches_finer_buckets_for_the_range(page: Any, store: Any) -> N
     assert zoom["start"] <= 1234 <= zoom["stop"]
     assert max(v for v in zoom["data"][4] if v is not None) >= SPIKE
     screenshot(page, "zoom")
+
+
+def test_group_by_shows_counts_and_means_and_charts_the_groups(page: Any, server: Any) -> None:
+    """Grouping by a config key gives one row per value with its run count and the mean / min / max of
+    each summary column (over every matching run), one curve per group, and a click shows its runs."""
+    _, _, everything = server.request("GET", "/api/v1/projects/demo/runs?limit=100")
+    adam = [r["summary"]["loss"] for r in everything["runs"] if r["config"].get("optim", {}).get("name") == "adam"]
+    open_view(page, "#/projects/demo?group=config.optim.name")
+    page.wait_for_selector("#groups-table")
+    counts = {row.get_attribute("data-group"): row.locator("td[data-stat='count']").inner_text()
+              for row in page.locator("#groups-table tbody tr").all()}
+    assert counts == {"-": "2", "adam": str(len(adam))}
+    mean = page.locator("#groups-table tr[data-group='adam'] td[data-column='summary.loss'][data-stat='mean']").inner_text()
+    assert float(mean) == pytest.approx(sum(adam) / len(adam), rel=1e-5)
+    low = page.locator("#groups-table tr[data-group='adam'] td[data-column='summary.loss'][data-stat='min']").inner_text()
+    assert float(low) == pytest.approx(min(adam), rel=1e-5)
+    page.wait_for_function("() => window.__trackkit.charts.loss && window.__trackkit.charts.loss.runs.length === 2")
+    chart = wait_charts(page, "loss")
+    assert sorted(chart["runs"]) == ["group/-", "group/adam"]
+    screenshot(page, "groups")
+    page.click("#groups-table tr[data-group='adam'] button")
+    page.wait_for_selector("#runs-table")
+    assert len(table_rows(page)) == len(adam)
+    assert "config.optim.name%3Dadam" in page.url or "config.optim.name=adam" in page.url

@@ -4,12 +4,14 @@
 
 import { api } from "../api.js";
 import { h, notice, replace } from "../dom.js";
+import { groupSeries } from "../group.js";
 import { chartColumns, metricMatches, numericKeys, pointsLabel } from "../series.js";
 import { formatValue } from "../table.js";
 
 export const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f", "#bab0ac"];
 const MAX_CHARTS = 24;
 const X_AXES = ["_step", "_runtime", "_timestamp"];
+const MAX_GROUPED_RUNS = 200;
 
 /** For tests and debugging: what each chart was given (window.__trackkit.charts[metric];
  * the run page's system panel: window.__trackkit.system[metric]). */
@@ -67,15 +69,21 @@ export class ChartPanel {
     return refetch ? this.load() : this.draw();
   }
 
-  /** Chart these runs ([{project, id, name}]). */
-  async setRuns(runs) {
+  /** Chart these runs ([{project, id, name}]), or groups of runs ([{label, members: [{project, id}]}]):
+   * a group draws the mean of its members with their min-max band. */
+  async setRuns(runs, groups = null) {
     this.runs = runs;
+    this.groups = groups;
     return this.load();
+  }
+
+  members() {
+    return this.groups ? this.groups.flatMap((g) => g.members).slice(0, MAX_GROUPED_RUNS) : this.runs;
   }
 
   async load(quiet = false) {
     const token = (this.token = {});
-    if (!this.runs.length) {
+    if (!this.members().length) {
       this.destroy();
       debug[this.name] = {};
       replace(this.grid, notice("Select runs in the table to chart them."));
@@ -83,14 +91,16 @@ export class ChartPanel {
     }
     if (!quiet) this.status.textContent = "loading…";
     try {
-      const keyMaps = await Promise.all(this.runs.map((r) => this.keysOf(r)));
+      const members = this.members();
+      const keyMaps = await Promise.all(members.map((r) => this.keysOf(r)));
       const metrics = numericKeys(keyMaps);
       this.fillAxes(metrics);
       const shown = metrics.filter((m) => metricMatches(m, this.params.metric) && m !== this.xKey());
       this.metrics = shown.slice(0, MAX_CHARTS);
       this.hidden = shown.length - this.metrics.length;
-      this.data = this.metrics.length ? await this.sample(this.metrics) : { runs: [] };
+      const data = this.metrics.length ? await this.sample(this.metrics, members) : { runs: [] };
       if (token !== this.token) return;
+      this.shape(data);
       this.draw();
     } catch (error) {
       if (token !== this.token) return;
@@ -115,9 +125,27 @@ export class ChartPanel {
     this.xSelect.value = this.xKey();
   }
 
-  async sample(metrics) {
-    const samples = Math.max(100, Math.min(2000, Math.round(this.chartWidth())));
-    const body = [this.runs.map((r) => [r.project, r.id]), metrics, { x: this.xKey(), samples }];
+  /** What draw() shows: the runs' series as they came, or each group's aggregate series. */
+  shape(data) {
+    if (!this.groups) {
+      this.drawRuns = this.runs;
+      this.data = data;
+      return;
+    }
+    const byRun = new Map(data.runs.map((r) => [r.project + "/" + r.id, r.series]));
+    const bins = this.samples();
+    this.drawRuns = this.groups.map((g) => ({ project: "group", id: g.label, name: `${g.label} (${g.members.length} runs)` }));
+    this.data = { runs: this.groups.map((g) => ({ project: "group", id: g.label, series: Object.fromEntries(this.metrics.map((m) =>
+      [m, groupSeries(g.members.map((r) => (byRun.get(r.project + "/" + r.id) || {})[m]), bins)])) })) };
+  }
+
+  samples() {
+    return Math.max(100, Math.min(2000, Math.round(this.chartWidth())));
+  }
+
+  async sample(metrics, runs) {
+    const samples = this.samples();
+    const body = [runs.map((r) => [r.project, r.id]), metrics, { x: this.xKey(), samples }];
     const cacheKey = JSON.stringify(body);
     if (!this.sampleCache.has(cacheKey)) this.sampleCache.set(cacheKey, api.sampleMany(...body));
     return this.sampleCache.get(cacheKey);
@@ -137,9 +165,10 @@ export class ChartPanel {
    * whose runs and options did not change keeps its canvas and only takes the new data (live updates). */
   draw() {
     const registry = (debug[this.name] = {});
-    const names = new Map(this.runs.map((r) => [r.project + "/" + r.id, r.name || r.id]));
+    const shown = this.drawRuns || this.runs;
+    const names = new Map(shown.map((r) => [r.project + "/" + r.id, r.name || r.id]));
     const byRun = (this.data.runs || []).map((r) => ({ key: r.project + "/" + r.id, series: r.series }));
-    const colours = new Map(this.runs.map((r, i) => [r.project + "/" + r.id, PALETTE[i % PALETTE.length]]));
+    const colours = new Map(shown.map((r, i) => [r.project + "/" + r.id, PALETTE[i % PALETTE.length]]));
     const previous = this.charts;
     this.charts = new Map();
     const cards = [];
@@ -156,7 +185,8 @@ export class ChartPanel {
     let drawn = 0;
     let total = 0;
     for (const c of Object.values(registry)) { drawn += c.drawn; total += c.total; }
-    this.status.textContent = `${this.runs.length} run${this.runs.length === 1 ? "" : "s"} · ${pointsLabel(drawn, total)}`;
+    const what = this.groups ? `${shown.length} group${shown.length === 1 ? "" : "s"}` : `${shown.length} run${shown.length === 1 ? "" : "s"}`;
+    this.status.textContent = `${what} · ${pointsLabel(drawn, total)}`;
   }
 
   drawOne(old, metric, byRun, names, colours, registry) {
@@ -227,6 +257,7 @@ export class ChartPanel {
 
   /** Fetch finer buckets for [lo, hi] of one chart so a zoom shows detail, not stretched buckets. */
   async zoom(chart, metric, lo, hi) {
+    if (this.groups) return; // a group's zoom shows its buckets stretched (finer group buckets: later)
     const samples = Math.max(100, Math.min(2000, Math.round(this.chartWidth())));
     const answer = await api.sampleMany(this.runs.map((r) => [r.project, r.id]), [metric], { x: this.xKey(), samples, start: lo, stop: hi });
     const smoothing = Number(this.params.smooth || 0);
@@ -290,6 +321,7 @@ export class SystemChartPanel extends ChartPanel {
       const samples = Math.max(100, Math.min(2000, Math.round(this.chartWidth())));
       const answers = await Promise.all(this.runs.map((r) => api.systemSample(r.project, r.id, samples)));
       if (token !== this.token) return;
+      this.drawRuns = this.runs;
       this.data = { runs: this.runs.map((r, i) => ({ project: r.project, id: r.id, series: answers[i].series })) };
       const metrics = [...new Set(answers.flatMap((a) => Object.keys(a.series)))].filter((k) => !k.startsWith("_")).sort();
       const shown = metrics.filter((m) => metricMatches(m, this.params.metric));

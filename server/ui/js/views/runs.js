@@ -3,6 +3,7 @@
 
 import { api } from "../api.js";
 import { h, notice, replace } from "../dom.js";
+import { groupRuns } from "../group.js";
 import { cellValue, clauseFor, defaultColumns, formatDuration, formatTime, formatValue } from "../table.js";
 import { formatHash, listParam, toggleOrder } from "../url.js";
 import { ChartPanel } from "./charts.js";
@@ -18,6 +19,17 @@ const DEFAULT_LIMIT = 50;
 const DEFAULT_SELECTED = 5;
 /** While a run on the page is running, the table and charts refresh this often (ms). */
 const LIVE_MS = 2000;
+/** Group mode groups at most this many runs (the store pages them in one query). */
+const MAX_GROUPED = 10000;
+
+/** A group label back to the value it came from ("32" -> 32, "adam" -> "adam"). */
+function parseLabel(label) {
+  try {
+    return JSON.parse(label);
+  } catch {
+    return label;
+  }
+}
 
 export async function runsView(root, route, nav) {
   const project = route.path[1];
@@ -27,6 +39,8 @@ export async function runsView(root, route, nav) {
     "aria-label": "filter runs", size: "40" });
   const colsBox = h("input", { type: "text", id: "columns", value: params.cols || "", placeholder: "columns: config.lr,summary.loss",
     "aria-label": "columns", size: "36" });
+  const groupBox = h("input", { type: "text", id: "group", value: params.group || "", placeholder: "group by: config.optim, state",
+    "aria-label": "group by", size: "24" });
   const message = h("div", { class: "messages" });
   const tableBox = h("div", { class: "table-box" });
   const pager = h("div", { class: "pager" });
@@ -43,8 +57,8 @@ export async function runsView(root, route, nav) {
   });
   replace(root,
     h("nav", { class: "crumbs" }, h("a", { href: formatHash([]) }, "projects"), " / ", h("span", {}, project)),
-    h("form", { class: "toolbar", onsubmit: (e) => { e.preventDefault(); update({ q: filterBox.value.trim(), cols: colsBox.value.trim(), offset: "" }); } },
-      filterBox, colsBox, h("button", { type: "submit" }, "apply")),
+    h("form", { class: "toolbar", onsubmit: (e) => { e.preventDefault(); update({ q: filterBox.value.trim(), cols: colsBox.value.trim(), group: groupBox.value.trim(), offset: "" }); } },
+      filterBox, colsBox, groupBox, h("button", { type: "submit" }, "apply")),
     message, tableBox, pager, compareLink, h("h2", {}, "Charts"), chartsBox);
 
   let page = null;
@@ -69,6 +83,10 @@ export async function runsView(root, route, nav) {
     shownOrder = page.runs.map((r) => r.id);
     const columns = listParam(params.cols).length ? listParam(params.cols) : defaultColumns(page.runs);
     if (!params.cols) colsBox.placeholder = columns.join(",") || colsBox.placeholder;
+    if (listParam(params.group).length) {
+      await loadGroups(columns);
+      return;
+    }
     const explicit = params.sel !== undefined && params.sel !== "";
     const selected = new Set(explicit ? listParam(params.sel).filter((s) => s !== "-") : page.runs.slice(0, DEFAULT_SELECTED).map((r) => r.id));
     renderTable(page.runs, columns, selected);
@@ -83,6 +101,37 @@ export async function runsView(root, route, nav) {
     if (page.runs.some((r) => r.state === "running")) {
       timer = setTimeout(() => document.body.contains(tableBox) && loadTable(true), LIVE_MS);
     }
+  }
+
+  /** Group mode: every matching run (not only the page) in groups, with stats of the summary columns. */
+  async function loadGroups(columns) {
+    const fields = listParam(params.group);
+    const summaryColumns = columns.filter((c) => c.startsWith("summary."));
+    const wanted = [...fields, ...summaryColumns].filter((f) => f.startsWith("config.") || f.startsWith("summary."));
+    let all;
+    try {
+      all = await api.runs(project, { q: params.q, order: params.order, limit: MAX_GROUPED, fields: wanted.join(",") || "summary._none" });
+    } catch (error) {
+      replace(message, notice(error.message, "error"));
+      return;
+    }
+    const groups = groupRuns(all.runs, fields, summaryColumns);
+    const showRuns = (g) => {
+      const clauses = fields.map((f, i) => (g.values[i] === "-" || f === "tags" ? null : clauseFor(f, parseLabel(g.values[i])))).filter(Boolean);
+      update({ group: "", q: [params.q, ...clauses].filter(Boolean).join(", "), offset: "" });
+    };
+    const head = h("tr", {}, fields.map((f) => h("th", {}, f)), h("th", {}, "runs"),
+      summaryColumns.map((c) => ["mean", "min", "max"].map((stat) => h("th", {}, `${c} ${stat}`))));
+    const body = groups.map((g) => h("tr", { "data-group": g.label },
+      g.values.map((v) => h("td", {}, h("button", { type: "button", class: "link", title: "show the runs of this group", onclick: () => showRuns(g) }, v))),
+      h("td", { class: "num", "data-stat": "count" }, String(g.count)),
+      summaryColumns.map((c) => ["mean", "min", "max"].map((stat) => h("td", { class: "num", "data-column": c, "data-stat": stat },
+        formatValue(g.stats[c][stat]))))));
+    replace(tableBox, h("table", { class: "grid", id: "groups-table" }, h("thead", {}, head), h("tbody", {}, body)));
+    replace(pager, h("span", { class: "count" }, `${groups.length} groups of ${all.total} runs` +
+      (all.total > all.runs.length ? ` (the first ${all.runs.length} grouped)` : "")));
+    replace(compareLink);
+    await charts.setRuns([], groups.map((g) => ({ label: g.label, members: g.ids.map((id) => ({ project, id })) })));
   }
 
   function sortHeader(field, label) {
