@@ -78,3 +78,18 @@ def test_a_failing_migration_leaves_nothing_behind(make_database, monkeypatch):
     with psycopg.connect(conninfo) as conn:
         assert conn.execute("SELECT to_regclass('runs')").fetchone()[0] is None
         assert conn.execute("SELECT to_regclass('trackkit_schema')").fetchone()[0] is None
+
+
+def test_a_store_refuses_a_database_that_is_not_migrated(make_database):
+    """PostgresStore on an empty database says to run the migration; with migrate=True it does it."""
+    from trackkit.server.postgres_store import PostgresStore
+
+    conninfo = make_database()
+    with pytest.raises(SchemaVersionError, match="trackkit server migrate"):
+        PostgresStore(conninfo, min_size=1, max_size=1)
+    store = PostgresStore(conninfo, min_size=1, max_size=1, migrate=True)
+    try:
+        assert store.project_infos() == []
+        assert "password" not in store.location and store.location.startswith("postgresql://")
+    finally:
+        store.close()
