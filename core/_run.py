@@ -21,7 +21,7 @@ from ._errors import InvalidLogDataError, RunFinishedError, StorageWarning, Usag
 from ._settings import Settings
 from ._store import CHECKPOINT_KEY, REPLACES_KEY, REWIND_KEY, ResumeState, RunSink, Store
 from ._summary import MetricDefinition, Summary, parse_ops
-from ._values import flatten, log_value
+from ._values import colliding_name, flatten, log_value
 from ._writer import BackgroundWriter
 
 __all__ = ["Run", "RunState"]
@@ -209,12 +209,13 @@ class Run:
         if type(data) is not dict:
             data = self._as_mapping(data)
         values: dict[str, Any] = {}
+        nested = None  # with nested dicts: values they put minus the dicts (to tell when two names met)
         try:
             for key, value in data.items():
                 if type(key) is str and type(value) in _PLAIN:
                     values[key] = value
                 elif isinstance(value, Mapping) and type(key) is str:
-                    flatten(dict(value), key + "/", values)
+                    nested = (nested or 0) + flatten(dict(value), key + "/", values) - 1
                 elif type(key) is not str:
                     raise InvalidLogDataError(f"run.log() keys must be strings; got {key!r} ({type(key).__name__}).")
                 else:
@@ -224,6 +225,12 @@ class Run:
                 "run.log() got data nested too deeply (or a dict or list that contains itself); "
                 "log a flat dict of metrics."
             ) from None
+        if nested is not None and len(values) != len(data) + nested:  # a payload is stored exactly, or not at all
+            name = colliding_name({k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()})
+            raise InvalidLogDataError(
+                f"run.log() got two values for {name!r} (a key with '/' and a nested dict name the same metric); "
+                f"log each metric once."
+            )
         pending = self._pending
         if step is not None:
             if type(step) is not int or step < 0:
@@ -398,8 +405,11 @@ class Run:
         """On the writer thread: merge edits made from outside (``Store.edit_run``: the Api, the CLI,
         the UI) into the run's own copies, so its next writes keep them. Tags, notes and the like go
         into the metadata; config edits become recorded changes (source ``api``); summary edits explicit values."""
+        read_edits = getattr(self._sink, "read_edits", None)
+        if read_edits is None:  # a sink of a store without edits
+            return
         cursor = self._edits_cursor
-        edits, end = self._sink.read_edits(cursor)
+        edits, end = read_edits(cursor)
         if end == cursor:
             return
         config_changed = False

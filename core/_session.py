@@ -33,6 +33,8 @@ _active: list[Run] = []
 _hooks_installed = False
 _uncaught: BaseException | None = None
 _forked_from: Run | None = None  # in a forked child: the parent's current run
+_last_finished: str | None = None  # the run finished last when none is active, for NoActiveRunError's message
+_exiting = False
 
 
 def current_run() -> Run | None:
@@ -46,18 +48,23 @@ def require_run(call: str) -> Run:
     if run is None and _forked_from is not None:
         return _forked_from  # in a forked child (a DataLoader worker): its writes are ignored with a warning
     if run is None:
+        finished = _last_finished
+        if finished is not None:  # e.g. an atexit handler that runs after trackkit finished the run at exit
+            raise NoActiveRunError(f"the run {finished} has finished; call trackkit.init() before {call} to start a new run.")
         raise NoActiveRunError(f"call trackkit.init() before {call}.")
     return run
 
 
 def forget(run: Run) -> None:
     """Called by ``Run.finish``: the run is no longer active."""
-    global _current
+    global _current, _last_finished
     with _lock:
         if run in _active:
             _active.remove(run)
         if _current is run:
             _current = _active[-1] if _active else None
+        if _current is None:
+            _last_finished = f"{run.project}/{run.id}" + (" (at interpreter exit)" if _exiting else "")
 
 
 def _entity() -> str:
@@ -300,6 +307,8 @@ def _finish_all(exit_code: int | None, reason: str | None) -> None:
 
 
 def _at_exit() -> None:
+    global _exiting
+    _exiting = True
     if _uncaught is not None:
         _finish_all(1, f"{type(_uncaught).__name__}: {_uncaught}")
     else:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._errors import InvalidLogDataError
 
-__all__ = ["SMALL_ARRAY_LIMIT", "flatten", "log_value", "qualified_name", "to_jsonable"]
+__all__ = ["SMALL_ARRAY_LIMIT", "colliding_name", "flatten", "log_value", "qualified_name", "to_jsonable"]
 
 #: Arrays with at most this many elements are kept as lists; larger ones as a short description.
 SMALL_ARRAY_LIMIT = 1024
@@ -180,8 +180,10 @@ def log_value(key: str, value: Any) -> Any:
     )
 
 
-def flatten(data: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
-    """Flatten nested dicts into ``out`` with ``/`` between levels, normalising every value."""
+def flatten(data: dict[str, Any], prefix: str, out: dict[str, Any]) -> int:
+    """Flatten nested dicts into ``out`` with ``/`` between levels, normalising every value; return
+    how many values were put (fewer new keys in ``out`` means two names met: see ``colliding_name``)."""
+    count = 0
     for key, value in data.items():
         if not isinstance(key, str):
             raise InvalidLogDataError(
@@ -189,6 +191,28 @@ def flatten(data: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
             )
         name = prefix + key
         if isinstance(value, dict):
-            flatten(value, name + "/", out)
+            count += flatten(value, name + "/", out)
         else:
             out[name] = log_value(name, value)
+            count += 1
+    return count
+
+
+def colliding_name(data: dict[str, Any], prefix: str = "") -> str | None:
+    """A flattened name that two entries of ``data`` produce (``"a/b"`` and ``{"a": {"b": ...}}``)."""
+    seen: set[str] = set()
+
+    def walk(node: dict[str, Any], prefix: str) -> str | None:
+        for key, value in node.items():
+            name = prefix + str(key)
+            if isinstance(value, dict):
+                found = walk(value, name + "/")
+                if found is not None:
+                    return found
+            elif name in seen:
+                return name
+            else:
+                seen.add(name)
+        return None
+
+    return walk(data, prefix)

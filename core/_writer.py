@@ -200,11 +200,14 @@ class BackgroundWriter:
             return False
         if self._failing and what == "history":
             self._failing = False
-            _say(f"trackkit: the store is writable again (pid {os.getpid()}); buffered rows were written.")
+            rows = "; buffered rows were written" if self.__dict__.pop("_rows_buffered", False) else ""
+            _say(f"trackkit: the store is writable again (pid {os.getpid()}){rows}.")
         return True
 
     def report_failure(self, what: str, error: BaseException) -> None:
         """Note a failed store write; the first failure of an outage prints one warning."""
+        if what == "history":
+            self._rows_buffered = True  # only then does "buffered rows were written" follow
         with self._failure_lock:  # called from the writer thread and (config writes) the training thread
             first, self._failing = not self._failing, True
         if first:

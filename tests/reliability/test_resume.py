@@ -191,3 +191,35 @@ def test_rewind_hides_superseded_rows_from_the_min_summary(run_python):
     run = trackkit.Api().run("p/job")
     assert run.summary["loss"] == 0.7
     assert [row["loss"] for row in run.scan_history()] == [0.9, 0.8, 0.7]
+
+
+def test_api_edits_of_a_killed_run_survive_its_resume(run_python):
+    """Tags, config and summary edited while the run lay crashed are kept by the process that resumes it."""
+    run_python(
+        """
+        import os, signal, trackkit
+        run = trackkit.init(project="p", id="job", config={"lr": 0.1}, tags=["first"])
+        run.log({"loss": 0.9})
+        run.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+        """,
+        check=False,
+    )
+    crashed = trackkit.Api().run("p/job")
+    assert crashed.state == "crashed"
+    crashed.tags = ["first", "preempted"]
+    crashed.config["lr"] = 0.05
+    crashed.summary["note"] = "restarted"
+    crashed.update()
+    assert trackkit.Api().run("p/job").state == "crashed"  # an edit never changes the state
+    run_python(
+        """
+        import trackkit
+        with trackkit.init(project="p", id="job", resume="allow") as run:
+            assert run.tags == ("first", "preempted") and run.config.lr == 0.05, (run.tags, run.config)
+            run.log({"loss": 0.5})
+        """
+    )
+    run = trackkit.Api().run("p/job")
+    assert (run.state, run.tags, run.config["lr"]) == ("finished", ["first", "preempted"], 0.05)
+    assert run.summary["note"] == "restarted" and run.summary["loss"] == 0.5
