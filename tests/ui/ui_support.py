@@ -58,22 +58,25 @@ def fill_store(root: Path) -> dict[str, Any]:
 
 
 class UiServer:
-    """A ``trackkit ui`` process."""
+    """A ``trackkit ui`` process (or, with ``script``, a Python script serving the app on ``sys.argv[2]``)."""
 
-    def __init__(self, store: Path, *extra: str) -> None:
+    def __init__(self, store: Path, *extra: str, script: str | None = None) -> None:
         self.port = _free_port()
         env = {**os.environ, "TRACKKIT_SILENT": "1"}
         env.pop("TRACKKIT_DIR", None)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "trackkit", "ui", "--store", str(store), "--no-browser", "--port", str(self.port), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        ui = [sys.executable, "-m", "trackkit", "ui", "--store", str(store), "--no-browser", "--port", str(self.port), *extra]
+        command = [sys.executable, "-c", script, str(store), str(self.port)] if script else ui
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if "http://127.0.0.1:" not in line:
-            self.process.kill()
-            error = self.process.stderr.read() if self.process.stderr else ""
-            raise AssertionError(f"trackkit ui did not print its URL: {line!r} {error}")
-        self.url = line.strip().rsplit(" ", 1)[-1]
+        if script:
+            self.url = f"http://127.0.0.1:{self.port}/"
+        else:
+            line = self.process.stdout.readline()
+            if "http://127.0.0.1:" not in line:
+                self.process.kill()
+                error = self.process.stderr.read() if self.process.stderr else ""
+                raise AssertionError(f"trackkit ui did not print its URL: {line!r} {error}")
+            self.url = line.strip().rsplit(" ", 1)[-1]
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -85,11 +88,12 @@ class UiServer:
                     raise
                 time.sleep(0.1)
 
-    def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None) -> tuple[int, dict[str, str], Any]:
+    def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
+                token: str | None = None) -> tuple[int, dict[str, str], Any]:
         """A JSON request to the server: (status, headers, decoded body)."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(self.url.rstrip("/") + path, data=data, method=method,
-                                     headers={"content-type": "application/json"})
+        headers = {"content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})}
+        req = urllib.request.Request(self.url.rstrip("/") + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as response:
                 status, headers, text = response.status, dict(response.headers), response.read()

@@ -17,8 +17,32 @@ export function decode(text) {
   return JSON.parse(text, (key, value) => (typeof value === "string" && value in NON_FINITE ? NON_FINITE[value] : value));
 }
 
+const TOKEN_KEY = "trackkit-token";
+
+/** The API token (servers with auth on): kept in this browser's storage, sent as a header, never in a URL. */
+export const token = {
+  get: () => localStorage.getItem(TOKEN_KEY) || "",
+  set: (value) => (value ? localStorage.setItem(TOKEN_KEY, value) : localStorage.removeItem(TOKEN_KEY)),
+};
+
+function authHeaders() {
+  const value = token.get();
+  return value ? { authorization: "Bearer " + value } : {};
+}
+
+/** Download a run file through fetch (so the token goes in a header), then save it. */
+export async function download(url, name) {
+  const response = await fetch(url, { headers: authHeaders() });
+  if (!response.ok) throw new ApiError(response.status, "http_error", `download failed (${response.status})`);
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
 async function request(method, path, body) {
-  const init = { method, headers: { accept: "application/json" } };
+  const init = { method, headers: { accept: "application/json", ...authHeaders() } };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers["content-type"] = "application/json";
@@ -33,6 +57,7 @@ async function request(method, path, body) {
   }
   if (!response.ok) {
     const err = (data && data.error) || {};
+    if (response.status === 401) window.dispatchEvent(new CustomEvent("trackkit:unauthorized", { detail: err.message || "" }));
     throw new ApiError(response.status, err.code || "http_error", err.message || response.statusText);
   }
   return data;

@@ -1,5 +1,6 @@
 // The app shell: the router (the URL hash names the view and holds its state) and the theme switch.
 
+import { token } from "./api.js";
 import { h, notice, replace } from "./dom.js";
 import { formatHash, parseHash } from "./url.js";
 import { compareView } from "./views/compare.js";
@@ -34,10 +35,20 @@ async function render() {
     try {
       await view(root, route, nav);
     } catch (error) {
-      replace(root, notice(error.message, "error"), h("a", { href: "#/" }, "Back to the projects."));
+      if (error.status !== 401) replace(root, notice(error.message, "error"), h("a", { href: "#/" }, "Back to the projects."));
     }
   }
   document.body.dataset.ready = "1";
+}
+
+/** The server wants a token: ask for it (a password field; stored in this browser, never in the URL). */
+function askForToken(message) {
+  const input = h("input", { type: "password", id: "token", autocomplete: "off", "aria-label": "API token", size: "40" });
+  replace(root, h("h1", {}, "Sign in"), notice(message, token.get() ? "error" : "info"),
+    h("form", { id: "token-form", onsubmit: (e) => { e.preventDefault(); token.set(input.value.trim()); render(); } },
+      h("label", {}, "API token ", input), " ", h("button", { type: "submit" }, "use token")),
+    h("p", { class: "notice" }, "Make one with: trackkit server token create NAME [--read-only]"));
+  input.focus();
 }
 
 // -- theme: the system's choice unless the user picked one (kept in localStorage) --------------------
@@ -58,6 +69,7 @@ function setupTheme() {
 }
 
 setupTheme();
+window.addEventListener("trackkit:unauthorized", (event) => askForToken(event.detail || "This server needs an API token."));
 window.addEventListener("hashchange", render);
 window.addEventListener("popstate", render);
 render();

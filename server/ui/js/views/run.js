@@ -2,7 +2,7 @@
 // each key's provenance and change history, the summary, files, and charts of its metrics and
 // system metrics.
 
-import { api } from "../api.js";
+import { api, download } from "../api.js";
 import { h, notice, replace } from "../dom.js";
 import { flatten, formatDuration, formatTime, formatValue } from "../table.js";
 import { formatHash } from "../url.js";
@@ -21,6 +21,10 @@ function configTree(values, provenance, prefix = "") {
       provenance[path] ? h("span", { class: "provenance", title: "where the value came from" }, provenance[path]) : null);
   });
   return h("ul", { class: "tree" }, items);
+}
+
+function alertIn(box, error) {
+  box.appendChild(notice(error.message, "error"));
 }
 
 function keyValueTable(id, entries) {
@@ -73,7 +77,8 @@ export async function runView(root, route, nav) {
     h("h2", {}, "Metrics"), chartsBox, h("h2", {}, "System"), systemBox);
 
   api.files(project, runId).then(({ files }) => replace(filesBox, files.length
-    ? h("ul", { class: "files" }, files.map((f) => h("li", {}, h("a", { href: api.fileUrl(project, runId, f.name), download: f.name.split("/").pop() }, f.name),
+    ? h("ul", { class: "files" }, files.map((f) => h("li", {}, h("a", { href: api.fileUrl(project, runId, f.name), download: f.name.split("/").pop(),
+      onclick: (e) => { e.preventDefault(); download(api.fileUrl(project, runId, f.name), f.name.split("/").pop()).catch((err) => alertIn(filesBox, err)); } }, f.name),
       ` (${f.size.toLocaleString("en-US")} bytes)`)))
     : notice("no files"))).catch((error) => replace(filesBox, notice(error.message, "error")));
   const panel = new ChartPanel(chartsBox, route.params, (changes) => nav.replace(route.path, { ...route.params, ...changes }));
