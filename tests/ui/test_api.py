@@ -58,9 +58,21 @@ def test_errors_are_json_with_the_right_status(server: Any, method: str, path: s
     assert headers["content-type"].startswith("application/json")
 
 
-def test_oversized_bodies_get_413(server: Any) -> None:
-    status, _, answer = server.request("POST", "/api/v1/sample", raw=b"[" + b"1," * 600_000 + b"1]")
-    assert status == 413 and answer["error"]["code"] == "too_large"
+def test_oversized_bodies_get_413_before_they_are_read(server: Any) -> None:
+    """A body announced over the limit (1 MiB) is refused from its Content-Length alone."""
+    import http.client
+    import json
+
+    host, port = server.url.split("//")[1].strip("/").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.putrequest("POST", "/api/v1/sample")
+    connection.putheader("content-type", "application/json")
+    connection.putheader("content-length", str(50 * 1024 * 1024))
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 413
+    assert json.loads(response.read())["error"]["code"] == "too_large"
+    connection.close()
 
 
 def test_every_response_forbids_inline_scripts(server: Any) -> None:
