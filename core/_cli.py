@@ -315,7 +315,22 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--repair", action="store_true", help="trim torn lines and mark dead runs crashed")
     sub.add_parser("server", help="the tracking server (trackkit server --help; needs trackkit[server])")
     sub.add_parser("sync", help="send spooled runs to the tracking server (trackkit sync --help)")
+    ui = sub.add_parser("ui", help="the web UI over the store, on 127.0.0.1 (needs trackkit[server])")
+    ui.add_argument("--store", default=argparse.SUPPRESS,  # not given here: the global --store stands
+                    help="a store directory (default: --dir, $TRACKKIT_DIR or the default folder)")
+    ui.add_argument("--port", type=int, default=8787, help="port (default 8787, or the next free one)")
+    ui.add_argument("--no-browser", action="store_true", help="print the URL, do not open a browser")
+    ui.add_argument("--read-only", action="store_true", help="refuse edits of tags and notes")
     return parser
+
+
+def _cmd_ui(api: Api, args: argparse.Namespace) -> None:
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec("starlette") is None or importlib.util.find_spec("uvicorn") is None:
+        raise UsageError("trackkit ui needs the server extra: pip install 'trackkit[server]'")
+    raise SystemExit(importlib.import_module("trackkit.server.ui_command").main_ui(args))
 
 
 def _server_or_sync(command: str, argv: list[str]) -> int:
@@ -344,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _server_or_sync(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     handlers = {"projects": _cmd_projects, "runs": _cmd_runs, "show": _cmd_show, "diff": _cmd_diff,
-                "doctor": _cmd_doctor}
+                "doctor": _cmd_doctor, "ui": _cmd_ui}
     try:
         api = Api(args.dir, store=args.store)  # a bad --store or $TRACKKIT_STORE is a message, not a traceback
         handlers[args.command](api, args)
