@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--store", help="postgresql://user@host/db, or a store directory "
                         "(default: $TRACKKIT_DIR or the default folder)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}, or the next free one)")
+    parser.add_argument("--port", type=int, help=f"port (default {DEFAULT_PORT}, or the next free one; a port given "
+                        "here is used as it is)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL only; default 1)")
     parser.add_argument("--files-dir", help="where run files go (default: beside the local store; "
                         "./trackkit-files with PostgreSQL)")
@@ -49,10 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     create = token_sub.add_parser("create", help="make a token (printed once)")
     create.add_argument("name")
     create.add_argument("--read-only", action="store_true", help="may query, may not write")
-    token_sub.add_parser("list", help="the tokens' names")
+    listing = token_sub.add_parser("list", help="the tokens' names")
     revoke = token_sub.add_parser("revoke", help="remove a token")
     revoke.add_argument("name")
-    for p in (token,):
+    for p in (create, listing, revoke):
         p.add_argument("--store", dest="token_store", help="the store the server serves (as for `trackkit server`)")
     return parser
 
@@ -94,6 +95,23 @@ def app_factory() -> Any:
     return app
 
 
+def free_port(start: int, host: str, tries: int = 100) -> int:
+    """``start`` or the next port nobody listens on (probed as uvicorn binds: SO_REUSEADDR, so
+    connections of a server that just died do not count)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for port in range(start, start + tries):
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port in {start}..{start + tries - 1} on {host}")
+
+
 def _loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -107,7 +125,6 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .auth import token_store_for
-    from .ui_command import free_port
 
     store = open_server_store(args.store, args.files_dir, migrate=True)  # migrations run once, here
     if args.workers > 1 and not _is_postgres(args.store):
@@ -126,7 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
     close = getattr(store, "close", None)
     if close is not None:
         close()
-    port = free_port(args.port, args.host if args.host not in ("0.0.0.0", "::") else "0.0.0.0")
+    port = args.port if args.port is not None else free_port(DEFAULT_PORT, args.host)
     os.environ[_ENV_STORE] = args.store or getattr(store, "location", "")
     if args.files_dir:
         os.environ[_ENV_FILES] = args.files_dir
