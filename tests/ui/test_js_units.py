@@ -134,3 +134,9 @@ def test_group_series_is_the_mean_with_the_members_extremes(js: Any) -> None:
     assert out["last"] == [2, 4]
     assert out["min"] == [0, -2] and out["max"] == [3, 30]
     assert out["total"] == 12
+
+
+def test_csv_quotes_and_defuses_formulas(js: Any) -> None:
+    expected = 'a,b\r\n1,"say ""hi"", ok"\r\n\'=cmd(),\r\n'
+    assert js("export.js", "toCsv", ["a", "b"], [[1, 'say "hi", ok'], ["=cmd()", None]]) == expected
+    assert js("export.js", "fileName", "val/loss <x>", "csv") == "val_loss_x.csv"

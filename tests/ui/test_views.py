@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -329,3 +330,32 @@ def test_group_by_shows_counts_and_means_and_charts_the_groups(page: Any, server
     page.wait_for_selector("#runs-table")
     assert len(table_rows(page)) == len(adam)
     assert "config.optim.name%3Dadam" in page.url or "config.optim.name=adam" in page.url
+
+
+def test_export_the_table_as_csv_and_a_chart_as_csv_json_png(page: Any, store: Any) -> None:
+    """The table exports every matching run with the shown columns; a chart exports its drawn data
+    and its picture. A name that looks like a spreadsheet formula is defused."""
+    import csv
+    import io
+
+    _, runs = store
+    open_view(page, f"#/projects/demo?order=config.lr&sel={runs['lr-0.1']['id']}")
+    with page.expect_download() as table_download:
+        page.click("#export-csv")
+    rows = list(csv.DictReader(io.StringIO(Path(table_download.value.path()).read_text())))
+    assert [r["config.lr"] for r in rows] == ["0.003", "0.01", "0.03", "0.1", "0.5", "3"]
+    assert {r["name"] for r in rows} >= {"lr-0.1", XSS_NAME}
+    wait_charts(page, "loss")
+    with page.expect_download() as chart_csv:
+        page.click(".chart-card[data-metric='loss'] button[data-export='csv']")
+    lines = Path(chart_csv.value.path()).read_text().splitlines()
+    assert lines[0] == "_step,lr-0.1,lr-0.1 min,lr-0.1 max"
+    assert len(lines) - 1 == page.evaluate("window.__trackkit.charts.loss.drawn")
+    with page.expect_download() as chart_json:
+        page.click(".chart-card[data-metric='loss'] button[data-export='json']")
+    data = json.loads(Path(chart_json.value.path()).read_text())
+    assert data["metric"] == "loss" and data["runs"][0]["name"] == "lr-0.1"
+    assert max(v for v in data["runs"][0]["max"] if v is not None) >= SPIKE
+    with page.expect_download() as chart_png:
+        page.click(".chart-card[data-metric='loss'] button[data-export='png']")
+    assert Path(chart_png.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

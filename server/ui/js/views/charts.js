@@ -4,6 +4,7 @@
 
 import { api } from "../api.js";
 import { h, notice, replace } from "../dom.js";
+import { chartTable, fileName, saveBlob, toCsv } from "../export.js";
 import { groupSeries } from "../group.js";
 import { chartColumns, metricMatches, numericKeys, pointsLabel } from "../series.js";
 import { formatValue } from "../table.js";
@@ -207,8 +208,12 @@ export class ChartPanel {
     const hover = h("div", { class: "chart-hover" });
     const plotBox = h("div", { class: "chart-plot" });
     chart.points = h("span", { class: "points" }, pointsLabel(shaped.drawn, shaped.total));
+    const exportAs = (kind) => this.exportChart(chart, metric, names, kind);
     chart.card = h("div", { class: "chart-card", "data-metric": metric },
-      h("div", { class: "chart-title" }, h("span", { class: "metric" }, metric), chart.points), plotBox, hover);
+      h("div", { class: "chart-title" }, h("span", { class: "metric" }, metric), chart.points,
+        h("span", { class: "exports" }, ["csv", "json", "png"].map((kind) =>
+          h("button", { type: "button", class: "link", "data-export": kind, title: `download this chart as ${kind.toUpperCase()}`,
+            onclick: () => exportAs(kind) }, kind)))), plotBox, hover);
     if (!shaped.runs.length) {
       plotBox.appendChild(notice("no points"));
       return chart;
@@ -271,6 +276,25 @@ export class ChartPanel {
     chart.points.textContent = pointsLabel(shaped.drawn, shaped.total) + " in the zoomed range";
     const registry = debug[this.name];
     if (registry[metric]) registry[metric].zoom = { start: lo, stop: hi, data: shaped.data, drawn: shaped.drawn, total: shaped.total };
+  }
+
+  /** Download what the chart shows: its data (CSV/JSON, the zoomed range when zoomed) or its canvas (PNG). */
+  exportChart(chart, metric, names, kind) {
+    const registry = debug[this.name][metric] || {};
+    const shown = registry.zoom ? { ...registry, ...registry.zoom } : registry;
+    const labels = Object.fromEntries(names);
+    if (kind === "png") {
+      const canvas = chart.card.querySelector("canvas");
+      if (canvas) canvas.toBlob((blob) => saveBlob(blob, fileName(metric, "png")), "image/png");
+    } else if (kind === "csv") {
+      const { headers, rows } = chartTable(shown, labels);
+      saveBlob(new Blob([toCsv(headers, rows)], { type: "text/csv" }), fileName(metric, "csv"));
+    } else {
+      const out = { metric, x: shown.x, smoothing: shown.smoothing, log: shown.log, total: shown.total, runs: shown.runs.map((id, r) => ({
+        id, name: labels[id] || id, x: shown.data[0], last: shown.data[1 + r * 4], smoothed: shown.data[2 + r * 4],
+        min: shown.data[3 + r * 4], max: shown.data[4 + r * 4] })) };
+      saveBlob(new Blob([JSON.stringify(out, null, 1)], { type: "application/json" }), fileName(metric, "json"));
+    }
   }
 
   theme() {

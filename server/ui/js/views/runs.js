@@ -3,6 +3,7 @@
 
 import { api } from "../api.js";
 import { h, notice, replace } from "../dom.js";
+import { fileName, saveBlob, toCsv } from "../export.js";
 import { groupRuns } from "../group.js";
 import { cellValue, clauseFor, defaultColumns, formatDuration, formatTime, formatValue } from "../table.js";
 import { formatHash, listParam, toggleOrder } from "../url.js";
@@ -58,7 +59,8 @@ export async function runsView(root, route, nav) {
   replace(root,
     h("nav", { class: "crumbs" }, h("a", { href: formatHash([]) }, "projects"), " / ", h("span", {}, project)),
     h("form", { class: "toolbar", onsubmit: (e) => { e.preventDefault(); update({ q: filterBox.value.trim(), cols: colsBox.value.trim(), group: groupBox.value.trim(), offset: "" }); } },
-      filterBox, colsBox, groupBox, h("button", { type: "submit" }, "apply")),
+      filterBox, colsBox, groupBox, h("button", { type: "submit" }, "apply"),
+      h("button", { type: "button", id: "export-csv", title: "every matching run with the shown columns", onclick: () => exportCsv() }, "export CSV")),
     message, tableBox, pager, compareLink, h("h2", {}, "Charts"), chartsBox);
 
   let page = null;
@@ -100,6 +102,20 @@ export async function runsView(root, route, nav) {
     else await charts.setRuns(chartRuns);
     if (page.runs.some((r) => r.state === "running")) {
       timer = setTimeout(() => document.body.contains(tableBox) && loadTable(true), LIVE_MS);
+    }
+  }
+
+  /** The table as CSV: every run the filter matches (not only this page), in order, with the shown columns. */
+  async function exportCsv() {
+    const columns = listParam(params.cols).length ? listParam(params.cols) : defaultColumns((page && page.runs) || []);
+    try {
+      const all = await api.runs(project, { q: params.q, order: params.order, limit: MAX_GROUPED,
+        fields: columns.filter((c) => c.startsWith("config.") || c.startsWith("summary.")).join(",") || "summary._none" });
+      const headers = ["id", "name", "state", "tags", "created_at", "runtime", ...columns];
+      const rows = all.runs.map((r) => [r.id, r.name, r.state, (r.tags || []).join(" "), r.created_at, r.runtime, ...columns.map((c) => cellValue(r, c))]);
+      saveBlob(new Blob([toCsv(headers, rows)], { type: "text/csv" }), fileName(project + "-runs", "csv"));
+    } catch (error) {
+      replace(message, notice(error.message, "error"));
     }
   }
 
