@@ -18,9 +18,8 @@ def test_config_keys_keep_leading_and_trailing_dashes() -> None:
 
 def test_a_key_of_only_dots_says_so() -> None:
     """A key like "." names no key: the message says that, not that the key is empty."""
-    with trackkit.init(project="p") as run:
-        with pytest.raises(trackkit.UsageError, match="between the dots"):
-            run.config.update({".": 1})
+    with trackkit.init(project="p") as run, pytest.raises(trackkit.UsageError, match="between the dots"):
+        run.config.update({".": 1})
 
 
 @pytest.mark.parametrize("source", ["defaults", "configs"])
