@@ -223,3 +223,15 @@ def test_api_edits_of_a_killed_run_survive_its_resume(run_python):
     run = trackkit.Api().run("p/job")
     assert (run.state, run.tags, run.config["lr"]) == ("finished", ["first", "preempted"], 0.05)
     assert run.summary["note"] == "restarted" and run.summary["loss"] == 0.5
+
+
+def test_configs_files_apply_on_top_of_a_resumed_config(tmp_path, monkeypatch):
+    """--configs (here TRACKKIT_CONFIG_PATHS) on resume changes only the keys it holds, recorded as changes."""
+    (tmp_path / "work" / "small.yaml").write_text("batch: 16\n")
+    with trackkit.init(project="p", id="job", config={"batch": 64, "lr": 0.1}):
+        pass
+    monkeypatch.setenv("TRACKKIT_CONFIG_PATHS", "small.yaml")
+    with trackkit.init(project="p", id="job", resume="allow") as run:
+        assert run.config.as_dict() == {"batch": 16, "lr": 0.1}
+    changes = trackkit.Api().run("p/job").config_changes
+    assert [(c["key"], c["old"], c["new"], c["source"].split(":")[0]) for c in changes] == [("batch", 64, 16, "file")]
