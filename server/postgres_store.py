@@ -46,9 +46,12 @@ _NOW = "extract(epoch from clock_timestamp())"
 
 
 def _configure(conn: Any) -> None:
+    """Each pooled connection: JSON read back with non-finite floats, and no JIT (it compiles for
+    hundreds of milliseconds whenever a history's size pushes a query's estimated cost up)."""
     from psycopg.types.json import set_json_loads
 
     set_json_loads(_pg_json.loads, conn)
+    conn.execute("SET jit = off")
 
 
 def _masked(conninfo: str) -> str:
