@@ -28,6 +28,7 @@ import os
 import sys
 from array import array
 from collections.abc import Callable, Sequence
+from itertools import groupby
 from typing import Any
 
 from ._store import CHECKPOINT_KEY, REPLACES_KEY, KeyInfo
@@ -41,6 +42,8 @@ REWIND_KEY = "_rewind"
 _SKIP = frozenset(AXES) | {CHECKPOINT_KEY, REPLACES_KEY, REWIND_KEY, "_writer"}
 BLOCK = 64
 _NUMERIC = {float, int}
+_ONLY_NUMBERS = {"number"}
+_MARKERS = frozenset({CHECKPOINT_KEY, REPLACES_KEY, REWIND_KEY})
 _NAN = float("nan")
 
 
@@ -167,26 +170,14 @@ class IndexState:
 
     # -- appending rows ------------------------------------------------------------------------------
     def add_rows(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Fold rows (in written order) into the state; consecutive rows with the same keys are
-        transposed into columns at once."""
-        start = 0
-        count = len(rows)
-        while start < count:
-            row = rows[start]
-            if CHECKPOINT_KEY in row or REPLACES_KEY in row or REWIND_KEY in row:
-                self._add_marked(row)
-                start += 1
-                continue
-            shape = tuple(row)
-            end = start + 1
-            while end < count and len(rows[end]) == len(shape) and tuple(rows[end]) == shape:
-                end += 1
-            group = rows[start:end]
-            if any(CHECKPOINT_KEY in r or REPLACES_KEY in r or REWIND_KEY in r for r in group):
-                end = start + 1  # cannot happen with equal shapes, but stay exact
-                group = rows[start:end]
-            self._add_group(shape, group)
-            start = end
+        """Fold rows (in written order) into the state; consecutive rows with the same keys (in the
+        same order) are transposed into columns at once."""
+        for shape, group in groupby(rows, key=tuple):
+            if _MARKERS.isdisjoint(shape):
+                self._add_group(shape, list(group))
+            else:
+                for row in group:
+                    self._add_marked(row)
 
     def _add_marked(self, row: dict[str, Any]) -> None:
         if REWIND_KEY in row:
@@ -216,8 +207,7 @@ class IndexState:
         n = len(group)
         first_row = self.rows
         self.rows += n
-        columns = list(zip(*[r.values() for r in group], strict=True)) if len(shape) else []
-        by_key = dict(zip(shape, columns, strict=True))
+        by_key = dict(zip(shape, zip(*map(dict.values, group))))
         steps = by_key.get("_step")
         for axis in AXES:
             values = by_key.get(axis)
@@ -232,27 +222,32 @@ class IndexState:
     def _extend_axis(self, axis: str, values: Sequence[Any] | None, n: int) -> None:
         info = self.axis_info[axis]
         column = self.axes[axis]
-        if values is None or not set(map(type, values)) <= _NUMERIC:
+        if values is not None and set(map(type, values)) <= _NUMERIC:
+            floats: Sequence[float] = array("d", values)
+            column.tail.extend(floats)
+            if not math.isfinite(sum(floats)):  # a NaN or an inf (or a sum too big: then look closer)
+                finite = [v for v in floats if math.isfinite(v)]
+                if len(finite) < len(floats):
+                    info["monotone"] = False
+                    floats = finite
+        else:
             info["monotone"] = False
             column.tail.extend([_NAN] * n if values is None else
                                [float(v) if type(v) in _NUMERIC else _NAN for v in values])
-            floats: Sequence[float] = [float(v) for v in (values or ()) if type(v) in _NUMERIC and math.isfinite(v)]
-        else:
-            floats = array("d", values)
-            column.tail.extend(floats)
-            if not all(map(math.isfinite, floats)):
-                info["monotone"] = False
-                floats = array("d", [v for v in floats if math.isfinite(v)])
+            floats = [float(v) for v in (values or ()) if type(v) in _NUMERIC and math.isfinite(v)]
         if not floats:
             return
-        low, high = min(floats), max(floats)
         if info["monotone"]:
             last = info["last"]
             if (last is not None and floats[0] < last) or list(floats) != sorted(floats):
                 info["monotone"] = False
+        if info["monotone"]:
+            low, high = floats[0], floats[-1]
+        else:
+            low, high = min(floats), max(floats)
         info["last"] = floats[-1]
-        info["min"] = low if info["min"] is None else min(info["min"], low)
-        info["max"] = high if info["max"] is None else max(info["max"], high)
+        info["min"] = low if info["min"] is None or low < info["min"] else info["min"]
+        info["max"] = high if info["max"] is None or high > info["max"] else info["max"]
 
     def _extend_key(self, key: str, values: Sequence[Any], first_row: int, first_step: int | None,
                     last_step: int | None) -> None:
@@ -260,7 +255,7 @@ class IndexState:
         if columns is None:
             columns = self.keys[key] = KeyColumns(key, f"k{len(self.keys)}")
         types = set(map(type, values))
-        kinds = _kind(types)
+        kinds = _ONLY_NUMBERS if types <= _NUMERIC else _kind(types)
         info = columns.info
         if not info:
             info.update(count=0, first_step=first_step, last_step=last_step,
@@ -472,27 +467,37 @@ def _read_state(index_dir: str, history_path: str, history_size: int) -> IndexSt
         return None
 
 
-def _parse_tail(history_path: str, offset: int, size: int) -> tuple[list[dict[str, Any]], int]:
-    """Complete rows of the history in ``[offset, size)`` and the byte after the last one."""
-    with open(history_path, "rb") as handle:
-        handle.seek(offset)
-        data = handle.read(size - offset)
-    end = data.rfind(b"\n") + 1
-    body = data[:end]
-    if not body:
-        return [], offset
+def _parse_lines(body: bytes) -> list[dict[str, Any]]:
+    """The rows of complete JSON lines (one C-level parse; line by line if one is damaged)."""
     try:
         rows = json.loads(b"[" + body[:-1].replace(b"\n", b",") + b"]")
     except ValueError:
         rows = []
         for line in body.split(b"\n"):
             try:
-                row = json.loads(line)
+                rows.append(json.loads(line))
             except ValueError:
                 continue
-            if isinstance(row, dict):
-                rows.append(row)
-    return [row for row in rows if isinstance(row, dict)], offset + end
+    return [row for row in rows if isinstance(row, dict)]
+
+
+def _catch_up(state: IndexState, history_path: str, size: int, chunk: int = 32 << 20) -> None:
+    """Fold the complete rows of the history from ``state.history_size`` to ``size`` into the
+    state, a few MB at a time (a rebuild never holds the whole history in memory)."""
+    with open(history_path, "rb") as handle:
+        handle.seek(state.history_size)
+        while state.history_size < size:
+            data = handle.read(min(chunk, size - state.history_size))
+            end = data.rfind(b"\n") + 1
+            if not end:
+                if len(data) < size - state.history_size:  # one line longer than a chunk
+                    chunk *= 2
+                    handle.seek(state.history_size)
+                    continue
+                return  # an unterminated last line: a row being written
+            state.add_rows(_parse_lines(data[:end]))
+            state.history_size += end
+            handle.seek(state.history_size)
 
 
 def load_index(run_dir: str, *, persist: bool) -> IndexState | None:
@@ -511,10 +516,8 @@ def load_index(run_dir: str, *, persist: bool) -> IndexState | None:
         state = IndexState()
     if state.history_size < history_size:
         covered = state.history_size
-        rows, end = _parse_tail(history_path, covered, history_size)
-        state.add_rows(rows)
-        state.history_size = end
-        if persist and end > covered:
+        _catch_up(state, history_path, history_size)
+        if persist and state.history_size > covered:
             try:
                 with _IndexLock(index_dir, wait=False) as locked:
                     if locked and _meta_size(index_dir) == (None if rebuilt else covered):
@@ -586,10 +589,9 @@ class IndexWriter:
             if state is None:
                 _clear_files(self.index_dir)
                 state = IndexState()
-            if state.history_size < start:
-                rows, end = _parse_tail(self.history_path, state.history_size, start)
-                state.add_rows(rows)
-                state.history_size = end
+            _catch_up(state, self.history_path, start)
+            if state.history_size != start:
+                raise ValueError("the history before this append does not end in a complete line")
             write_state(self.index_dir, state, self.history_path, release=True)
         return state
 

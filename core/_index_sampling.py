@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from ._history_index import AXES, BLOCK, Column, IndexState, KeyColumns
 from ._sampling import Accumulator, bucket_index, empty_series
@@ -33,7 +34,8 @@ def _raw(values: Column, a: int, b: int) -> tuple[float, float, int]:
     for part in values.parts(a, b):
         if len(part) == 0:
             continue
-        if sum(part) == sum(part):  # no NaN (inf - inf is also NaN: then the careful way, still right)
+        total = sum(part)
+        if total == total:  # no NaN (inf - inf is also NaN: then the careful way, still right)
             result = _combine(result, (min(part), max(part), 0))
         else:
             kept = [v for v in part if v == v]
@@ -67,6 +69,49 @@ def _range(columns: KeyColumns, level: int, a: int, b: int) -> tuple[float, floa
         return direct(a, b)
     outer = _combine(direct(a, head_end * BLOCK), direct(tail_start * BLOCK, b))
     return _combine(outer, _range(columns, level + 1, head_end, tail_start))
+
+
+def _raw_seq(part: Any) -> tuple[float, float, int]:
+    total = sum(part)
+    if total == total:
+        return (min(part), max(part), 0)
+    kept = [v for v in part if v == v]
+    nan = len(part) - len(kept)
+    return (min(kept), max(kept), nan) if kept else (math.inf, -math.inf, nan)
+
+
+def _stats(columns: KeyColumns, a: int, b: int) -> tuple[float, float, int]:
+    """``_range(columns, 0, a, b)``, unrolled for columns read whole from disk (the common case)."""
+    values = columns.values
+    level1, level2 = columns.levels[1], columns.levels[2]
+    if values.tail or level1[0].tail or level2[0].tail:
+        return _range(columns, 0, a, b)
+    v = values.disk
+    first_block = -(-a // BLOCK)
+    end_block = min(b // BLOCK, columns.rolled1)
+    if end_block - first_block < 2:
+        return _raw_seq(v[a:b])
+    head = v[a: first_block * BLOCK]
+    tail = v[end_block * BLOCK: b]
+    mins1, maxs1, nans1 = level1[0].disk, level1[1].disk, level1[2].disk
+    first2 = -(-first_block // BLOCK)
+    end2 = min(end_block // BLOCK, columns.rolled2)
+    if end2 - first2 < 2:
+        low, high, nan = min(mins1[first_block:end_block]), max(maxs1[first_block:end_block]), sum(nans1[first_block:end_block])
+    else:
+        mins2, maxs2, nans2 = level2[0].disk, level2[1].disk, level2[2].disk
+        low, high, nan = min(mins2[first2:end2]), max(maxs2[first2:end2]), sum(nans2[first2:end2])
+        if first2 * BLOCK > first_block:
+            segment = slice(first_block, first2 * BLOCK)
+            low, high, nan = min(low, min(mins1[segment])), max(high, max(maxs1[segment])), nan + sum(nans1[segment])
+        if end_block > end2 * BLOCK:
+            segment = slice(end2 * BLOCK, end_block)
+            low, high, nan = min(low, min(mins1[segment])), max(high, max(maxs1[segment])), nan + sum(nans1[segment])
+    for part in (head, tail):
+        if len(part):
+            part_low, part_high, part_nan = _raw_seq(part)
+            low, high, nan = min(low, part_low), max(high, part_high), nan + part_nan
+    return low, high, nan
 
 
 def _first_valid(values: Column, a: int, b: int, step: int) -> float | None:
@@ -203,7 +248,7 @@ def _sample_sorted(axis: Column, columns: KeyColumns, accumulator: Accumulator, 
                 if columns.row_of(position) not in dead.set:
                     accumulator.add(x_at(position), float(values[position]))
             continue
-        low, high, nan = _range(columns, 0, a, b)
+        low, high, nan = _stats(columns, a, b)
         count = b - a
         if nan == count:
             accumulator.add_bucket(k, x_at(a), None, None, None, None, count, nan)

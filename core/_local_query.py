@@ -1,10 +1,12 @@
 """The local store's query side: run documents cached by file identity, and the system stream.
 
 ``query_runs`` over 10,000 runs must not read 30,000 JSON files each time. A run's document is
-rebuilt only when ``run.json``, ``config.json`` or ``summary.json`` changed (inode, size and mtime;
-every write replaces the file, so a new inode is a new version). A file modified within the last
-two seconds is re-read anyway (the clock that stamps mtimes is coarse: two writes in one tick look
-alike), and liveness and activity of running runs are judged at every query.
+rebuilt only when its directory changed: every write of ``run.json``, ``config.json`` or
+``summary.json`` creates a temporary file there and renames it over the old one, which moves the
+directory's mtime (appends to the history do not, and documents do not depend on them). A directory
+modified within the last two seconds is re-read anyway (the clock that stamps mtimes is coarse: two
+writes in one tick look alike). Liveness, activity and unmerged Api edits (``edits.jsonl``) of
+running runs are checked at every query.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from ._store import RunDocument
 __all__ = ["DocumentCache", "SYSTEM", "append_lines", "copy_document", "read_system"]
 
 SYSTEM = "system.jsonl"
-_RECORD_FILES = ("run.json", "config.json", "summary.json", "edits.jsonl")  # edits: Api edits not merged yet
 _RACY_SECONDS = 2.0
 
 
@@ -63,7 +64,8 @@ class DocumentCache:
 
     def __init__(self, store: Any) -> None:
         self._store = store  # a LocalStore: _read_record and _is_alive are its own rules
-        self._entries: dict[str, tuple[tuple[Any, ...], dict[str, Any], RunDocument]] = {}
+        # run dir -> (directory identity, meta, document, edits.jsonl identity)
+        self._entries: dict[str, tuple[tuple[int, int], dict[str, Any], RunDocument, Any]] = {}
         self._lock = threading.Lock()
 
     def documents(self, project: str | None) -> list[RunDocument]:
@@ -78,35 +80,44 @@ class DocumentCache:
             except (FileNotFoundError, NotADirectoryError):
                 continue
             with entries:
-                run_dirs = [(entry.name, entry.path) for entry in entries if not entry.name.startswith(".")]
-            for run_id, run_dir in run_dirs:
-                document = self._document(name, run_id, run_dir, now)
-                if document is not None:
-                    documents.append(document)
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    try:
+                        status = entry.stat()
+                    except OSError:
+                        continue
+                    document = self._document(name, entry.name, entry.path, (status.st_ino, status.st_mtime_ns), now)
+                    if document is not None:
+                        documents.append(document)
         return documents
 
-    def _document(self, project: str, run_id: str, run_dir: str, now: float) -> RunDocument | None:
-        key = tuple(_file_key(os.path.join(run_dir, name)) for name in _RECORD_FILES)
-        if key[0] is None:
-            return None  # no run.json: not a run (or being deleted)
+    def _document(self, project: str, run_id: str, run_dir: str, key: tuple[int, int], now: float) -> RunDocument | None:
         with self._lock:
             cached = self._entries.get(run_dir)
         if cached is not None and cached[0] == key:
-            meta, document = cached[1], cached[2]
+            meta, document, edits = cached[1], cached[2], cached[3]
         else:
+            run_json = os.path.join(run_dir, "run.json")
+            if not os.path.exists(run_json):
+                return None  # not a run (or being deleted)
+            edits = _file_key(os.path.join(run_dir, "edits.jsonl"))
             record = self._store._read_record(run_dir, project, run_id, check_liveness=False)
             meta = record["meta"]
-            touched = [key[0][2] / 1e9] + [t for t in (_mtime(os.path.join(run_dir, "history.jsonl")),
-                                                       _mtime(os.path.join(run_dir, "heartbeat"))) if t is not None]
-            document = run_document(record, project, run_id, max(touched))
-            racy = any(k is not None and now - k[2] / 1e9 < _RACY_SECONDS for k in key)
+            touched = [t for t in (_mtime(run_json), _mtime(os.path.join(run_dir, "history.jsonl")),
+                                   _mtime(os.path.join(run_dir, "heartbeat"))) if t is not None]
+            document = run_document(record, project, run_id, max(touched) if touched else None)
             with self._lock:
-                if racy:
+                if now - key[1] / 1e9 < _RACY_SECONDS:
                     self._entries.pop(run_dir, None)
                 else:
-                    self._entries[run_dir] = (key, meta, document)
+                    self._entries[run_dir] = (key, meta, document, edits)
         if document.get("state") != "running":
             return document
+        if _file_key(os.path.join(run_dir, "edits.jsonl")) != edits:  # an Api edit the writer has not merged yet
+            with self._lock:
+                self._entries.pop(run_dir, None)
+            return self._document(project, run_id, run_dir, (-1, -1), now)
         live: Any = dict(document)
         activity = [t for t in (_mtime(os.path.join(run_dir, "heartbeat")), _mtime(os.path.join(run_dir, "history.jsonl")),
                                 document.get("updated_at")) if t is not None]

@@ -24,8 +24,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 def _age(run_dir: Path, seconds: float = 60.0) -> None:
     past = time.time() - seconds
-    for name in ("run.json", "config.json", "summary.json"):
-        os.utime(run_dir / name, (past, past))
+    for path in (run_dir / "run.json", run_dir / "config.json", run_dir / "summary.json", run_dir):
+        os.utime(path, (past, past))
 
 
 def test_the_local_run_list_sees_files_changed_behind_its_back(tmp_path: Path) -> None:
