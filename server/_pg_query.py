@@ -219,10 +219,13 @@ class Compiler:
     # -- ordering --------------------------------------------------------------------------------
     def order_by(self, order: str | Sequence[str] | None) -> str:
         """ORDER BY terms: each key by class (numbers, strings, booleans/others, missing/NaN) first,
-        then by value in its direction; ties by ``created_at`` then id, ascending."""
+        then by value in its direction; ties by ``created_at`` then id, ascending. Each key's value
+        is a column of the lateral ``o`` (``order_columns``), so its path is read once per run."""
         terms = []
-        for field, descending in parse_order(order):
-            value = self.field(field)
+        self.order_columns: list[str] = []
+        for index, (field, descending) in enumerate(parse_order(order)):
+            self.order_columns.append(f"{self.field(field)} AS k{index}")
+            value = f"o.k{index}"
             direction = "DESC" if descending else "ASC"
             terms += [
                 f"tk_rank({value}) ASC",
@@ -234,3 +237,9 @@ class Compiler:
             ]
         terms += ["(r.created_at IS NULL OR r.created_at = 'NaN') ASC", "r.created_at ASC", "r.run_id COLLATE \"C\" ASC"]
         return ", ".join(terms)
+
+    def order_lateral(self) -> str:
+        """``CROSS JOIN LATERAL (...) o`` with the order keys' values (``OFFSET 0`` keeps PostgreSQL from
+        folding it back into the ORDER BY, where each path would be read once per term)."""
+        columns = ", ".join(self.order_columns) or "NULL AS k"
+        return f"CROSS JOIN LATERAL (SELECT {columns} OFFSET 0) AS o"

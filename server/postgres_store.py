@@ -442,13 +442,18 @@ class PostgresStore:
         page += f" OFFSET {compiler.param(offset)}"
         with self.pool.connection() as conn:
             rows = conn.execute(
-                f"SELECT r.project, r.run_id, r.meta, {STATE_SQL}, r.activity_at, {columns} FROM runs r "
-                f"WHERE {scope} AND {where} ORDER BY {order_sql}{page}", compiler.params).fetchall()
-            total = len(rows) + offset if (limit is None or len(rows) < limit) and (rows or not offset) else None
-            if total is None:
+                f"SELECT r.project, r.run_id, r.meta, {STATE_SQL}, r.activity_at, {columns}, count(*) OVER () "
+                f"FROM runs r {compiler.order_lateral()} WHERE {scope} AND {where} ORDER BY {order_sql}{page}",
+                compiler.params).fetchall()
+            if rows:
+                total = rows[0][-1]
+            elif offset == 0 or limit == 0:  # nothing matched, or a page of nothing: count apart
+                total = 0 if limit != 0 else conn.execute(
+                    f"SELECT count(*) FROM runs r WHERE {scope} AND {where}", compiler.params).fetchone()[0]
+            else:  # past the end
                 total = conn.execute(f"SELECT count(*) FROM runs r WHERE {scope} AND {where}", compiler.params).fetchone()[0]
         documents = []
-        for project_name, run_id, meta, state, activity, config, summary in rows:
+        for project_name, run_id, meta, state, activity, config, summary, _ in rows:
             meta = dict(meta or {})
             meta["state"] = state
             record = {"meta": meta, "config": {"values": config}, "summary": {"values": summary}}
