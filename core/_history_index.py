@@ -607,10 +607,14 @@ class IndexWriter:
             self._break()
 
     def _break(self) -> None:
+        """Stop maintaining the index and remove it (readers rebuild it); never raises."""
         self.broken = True
         self.state = None
-        with _IndexLock(self.index_dir, wait=True):
-            _clear_files(self.index_dir)
+        try:
+            with _IndexLock(self.index_dir, wait=True):
+                _clear_files(self.index_dir)
+        except Exception:
+            pass  # a stale index is detected by its size and fingerprint anyway
 
 
 class IndexCache:
