@@ -107,6 +107,22 @@ async def runs(request: Request) -> Response:
     return json_response(await run_in_threadpool(_store(request).query_runs, project, **kwargs))
 
 
+async def importance(request: Request) -> Response:
+    from .importance import importance as compute
+
+    project = request.path_params["project"]
+    metric = request.query_params.get("metric") or ""
+    if not metric.startswith(("summary.", "config.")):
+        raise ApiError(400, "bad_request", "metric must be a summary or config key: metric=summary.loss")
+    filters = _filters(request)
+
+    def run() -> dict[str, Any]:
+        page = _store(request).query_runs(project, filters=filters, limit=MAX_LIMIT)
+        return compute(page["runs"], metric)
+
+    return json_response(await run_in_threadpool(run))
+
+
 async def parse_filter(request: Request) -> Response:
     text = request.query_params.get("q", "")
     return json_response({"filters": await run_in_threadpool(_parse_text_filter, text)})
@@ -170,6 +186,7 @@ async def sample(request: Request) -> Response:
     if not keys:
         raise ApiError(400, "bad_request", "keys is required: keys=loss,acc")
     args = _sample_args(request.query_params.get)
+    args["include_superseded"] = request.query_params.get("include_superseded") in ("1", "true")  # (H7)
     series = await run_in_threadpool(_store(request).sample_history, project, run_id, keys, **args)
     return json_response({"series": series})
 
@@ -272,6 +289,8 @@ ROUTES: list[tuple[str, str, Callable[[Request], Any], str, tuple[str, ...]]] = 
     ("GET", "/projects", projects, "Projects with run count, running runs and last activity", ()),
     ("GET", "/projects/{project}/runs", runs, "A page of runs (RunPage)", ("filters", "q", "order", "limit", "offset", "fields")),
     ("GET", "/runs", runs, "A page of runs of every project (RunPage)", ("filters", "q", "order", "limit", "offset", "fields")),
+    ("GET", "/projects/{project}/importance", importance, "Importance of config keys for a metric (Spearman, random forest)",
+     ("metric", "filters", "q")),
     ("GET", "/filter", parse_filter, "Parse the filter language (config.lr>0.01, state=finished) to a JSON filter", ("q",)),
     ("GET", _RUN, run, "The run's record: meta, config document (values, provenance, changes), summary", ()),
     ("PATCH", _RUN, edit_run, "Edit tags and notes (403 when read-only)", ()),

@@ -22,6 +22,7 @@ XSS_NAME = "<img src=x onerror=alert(1)>"
 SPIKE = 1000.0
 STEPS = 3000
 LRS = [0.1, 0.03, 0.01, 0.003]
+SWEEP_RUNS = 12
 
 
 def _free_port() -> int:
@@ -54,6 +55,11 @@ def fill_store(root: Path) -> dict[str, Any]:
     trackkit.log({"loss": float("nan")})
     run.finish()
     runs["diverged"] = {"id": run.id, "lr": 3.0}
+    for index in range(SWEEP_RUNS):  # a sweep big enough for parameter importance: loss follows lr only
+        lr = 10 ** -(1 + index / 3)
+        run = trackkit.init(project="sweep", dir=root, config={"lr": lr, "seed": index, "dropout": (index * 7 % 5) / 10})
+        trackkit.log({"loss": -math.log10(lr) + 0.01 * (index % 3)})
+        run.finish()
     return runs
 
 

@@ -82,6 +82,7 @@ export const api = {
   keys: (project, run) => request("GET", runPath(project, run) + "/keys"),
   sampleMany: (runs, keys, { x, samples, start, stop } = {}) => request("POST", "/sample", { runs, keys, x, samples, start, stop }),
   systemSample: (project, run, samples) => request("GET", runPath(project, run) + "/system/sample" + query({ samples })),
+  importance: (project, metric, q) => request("GET", `/projects/${enc(project)}/importance` + query({ metric, q })),
   files: (project, run) => request("GET", runPath(project, run) + "/files"),
   fileUrl: (project, run, name) => BASE + runPath(project, run) + "/files/" + name.split("/").map(enc).join("/"),
 };

@@ -7,6 +7,7 @@ import { compareView } from "./views/compare.js";
 import { projectsView } from "./views/projects.js";
 import { runView } from "./views/run.js";
 import { runsView } from "./views/runs.js";
+import { understandView } from "./views/understand.js";
 
 const root = document.getElementById("main");
 
@@ -21,6 +22,7 @@ function pick(path) {
   if (path[0] === "projects" && path.length === 2) return runsView;
   if (path[0] === "projects" && path.length === 4 && path[2] === "runs") return runView;
   if (path[0] === "projects" && path.length === 3 && path[2] === "compare") return compareView;
+  if (path[0] === "projects" && path.length === 3 && path[2] === "understand") return understandView;
   return null;
 }
 

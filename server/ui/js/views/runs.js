@@ -57,7 +57,8 @@ export async function runsView(root, route, nav) {
     nav.replace(path, params);
   });
   replace(root,
-    h("nav", { class: "crumbs" }, h("a", { href: formatHash([]) }, "projects"), " / ", h("span", {}, project)),
+    h("nav", { class: "crumbs" }, h("a", { href: formatHash([]) }, "projects"), " / ", h("span", {}, project), " · ",
+      h("a", { id: "understand", href: formatHash(["projects", project, "understand"], { q: params.q }) }, "understand (importance, parallel coordinates)")),
     h("form", { class: "toolbar", onsubmit: (e) => { e.preventDefault(); update({ q: filterBox.value.trim(), cols: colsBox.value.trim(), group: groupBox.value.trim(), offset: "" }); } },
       filterBox, colsBox, groupBox, h("button", { type: "submit" }, "apply"),
       h("button", { type: "button", id: "export-csv", title: "every matching run with the shown columns", onclick: () => exportCsv() }, "export CSV")),
