@@ -190,6 +190,9 @@ class PostgresStore:
             ``TRACKKIT_HEARTBEAT_TIMEOUT``, 30 s); a ``running`` run past it reads as ``crashed``.
         migrate: apply pending migrations first (the server does at start-up); otherwise a database
             that is not current raises ``SchemaVersionError``.
+        pool_timeout: seconds a call waits for a connection (the database down: then it raises
+            ``psycopg_pool.PoolTimeout``). Pooled connections are checked before each use, so a
+            restarted database costs one failed call at most, not one per stale connection.
 
     Example::
 
@@ -207,8 +210,9 @@ class PostgresStore:
         max_size: int = 8,
         heartbeat_timeout: float | None = None,
         migrate: bool = False,
+        pool_timeout: float = 10.0,
     ) -> None:
-        from psycopg_pool import ConnectionPool
+        from psycopg_pool import ConnectionPool, PoolTimeout
 
         from .migrate import LATEST_VERSION, SchemaVersionError, schema_status
         from .migrate import migrate as apply_migrations
@@ -219,11 +223,16 @@ class PostgresStore:
             LocalFileStore(files_dir) if files_dir is not None else None)
         if migrate:
             apply_migrations(conninfo)
-        self.pool = ConnectionPool(conninfo, min_size=min_size, max_size=max_size, open=True,
-                                   configure=_configure, kwargs={"autocommit": True}, name="trackkit")
+        self.pool = ConnectionPool(conninfo, min_size=min_size, max_size=max_size, open=True, timeout=pool_timeout,
+                                   configure=_configure, check=ConnectionPool.check_connection,
+                                   kwargs={"autocommit": True}, name="trackkit")
         try:
-            with self.pool.connection() as conn:
-                version, latest = schema_status(conn)
+            try:
+                with self.pool.connection() as conn:
+                    version, latest = schema_status(conn)
+            except PoolTimeout as error:
+                raise ConnectionError(f"PostgreSQL at {self.location} is not reachable ({error}); is it running, "
+                                      f"and does the connection string name the right host, port and database?") from None
             if version != latest:
                 raise SchemaVersionError(
                     f"the database {self.location} has trackkit schema version {version}, this trackkit needs "
@@ -400,6 +409,16 @@ class PostgresStore:
             raise RunNotFoundError(f"no run {project}/{run_id} in {self.location}.")
         if self.files is not None:
             self.files.delete_run(project, run_id)
+
+    def ready(self) -> None:
+        """Raise unless the database answers within 2 s and its schema is current (the server's
+        /readyz): a probe never waits the pool's 30 s for a connection to a database that is down."""
+        from .migrate import schema_status
+
+        with self.pool.connection(timeout=2.0) as conn:
+            version, latest = schema_status(conn)
+        if version != latest:
+            raise RuntimeError(f"the database has schema version {version}, this server needs {latest}")
 
     # -- the query side ----------------------------------------------------------------------------
     def project_infos(self) -> list[ProjectInfo]:

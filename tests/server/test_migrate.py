@@ -93,3 +93,17 @@ def test_a_store_refuses_a_database_that_is_not_migrated(make_database):
         assert "password" not in store.location and store.location.startswith("postgresql://")
     finally:
         store.close()
+
+
+def test_an_unreachable_database_is_a_clear_error():
+    """A store pointed at a port where nothing listens fails within its pool timeout, saying where it looked."""
+    import socket
+
+    from trackkit.server.postgres_store import PostgresStore
+
+    with socket.socket() as probe:  # a free port: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ConnectionError, match=f"127.0.0.1:{port}.*not reachable"):
+        PostgresStore(f"postgresql://postgres@127.0.0.1:{port}/nothing?connect_timeout=1", min_size=1, max_size=1,
+                      pool_timeout=1.0)

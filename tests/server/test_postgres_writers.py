@@ -174,3 +174,20 @@ def test_delete_removes_rows_and_files(pg_store: Any, project: str) -> None:
         assert conn.execute("SELECT count(*) FROM history_rows h LEFT JOIN runs r ON r.pk = h.run_pk "
                             "WHERE r.pk IS NULL").fetchone()[0] == 0
     assert not os.path.exists(os.path.join(pg_store.files.location, project, "r"))
+
+
+def test_connections_cut_by_the_database_are_replaced(pg_database: str, project: str) -> None:
+    """When PostgreSQL drops the pool's connections (a restart, a failover), the next call gets a fresh one."""
+    import psycopg
+
+    store = PostgresStore(pg_database, min_size=2, max_size=2)
+    try:
+        _start(store, project, "r")[0].close()
+        with psycopg.connect(pg_database, autocommit=True) as admin:
+            cut = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()[0]
+        assert cut >= 1
+        assert store.run_ids(project) == ["r"]
+        assert store.query_runs(project)["total"] == 1
+    finally:
+        store.close()
