@@ -62,7 +62,7 @@ def _masked(conninfo: str) -> str:
         params = conninfo_to_dict(conninfo)
         host, port, dbname = params.get("host", ""), params.get("port", ""), params.get("dbname", "")
         user = params.get("user")
-        return f"postgresql://{user + '@' if user else ''}{host}{':' + str(port) if port else ''}/{dbname}"
+        return f"postgresql://{str(user) + '@' if user else ''}{host}{':' + str(port) if port else ''}/{dbname}"
     except Exception:
         return "postgresql://(unparsed)"
 
@@ -412,7 +412,7 @@ class PostgresStore:
 
     def ready(self) -> None:
         """Raise unless the database answers within 2 s and its schema is current (the server's
-        /readyz): a probe never waits the pool's 30 s for a connection to a database that is down."""
+        /readyz): a probe never waits the pool's full timeout for a connection to a database that is down."""
         from .migrate import schema_status
 
         with self.pool.connection(timeout=2.0) as conn:
@@ -485,7 +485,7 @@ class PostgresStore:
             rows = conn.execute(
                 "SELECT key, count, first_step, last_step, types FROM history_keys "
                 "WHERE run_pk = %s AND count > 0 AND NOT (key = ANY(%s::text[])) ORDER BY key_id", (run_pk, list(AXES))).fetchall()
-        return {key: {"count": int(count), "first_step": first, "last_step": last, "type": key_type(types)}  # type: ignore[typeddict-item]
+        return {key: {"count": int(count), "first_step": first, "last_step": last, "type": key_type(types)}
                 for key, count, first, last, types in rows}
 
     def scan_history(
