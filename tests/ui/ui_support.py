@@ -57,7 +57,8 @@ def fill_store(root: Path) -> dict[str, Any]:
     runs["diverged"] = {"id": run.id, "lr": 3.0}
     for index in range(SWEEP_RUNS):  # a sweep big enough for parameter importance: loss follows lr only
         lr = 10 ** -(1 + index / 3)
-        run = trackkit.init(project="sweep", dir=root, config={"lr": lr, "seed": index, "dropout": (index * 7 % 5) / 10})
+        run = trackkit.init(project="sweep", dir=root, config={"lr": lr, "seed": index * 5 % SWEEP_RUNS,
+                                                                     "dropout": (index * 7 % 5) / 10})
         trackkit.log({"loss": -math.log10(lr) + 0.01 * (index % 3)})
         run.finish()
     return runs

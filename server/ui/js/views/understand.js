@@ -110,10 +110,13 @@ function drawParcoords(box, info, runs, keys, brushes, onBrush, project, params)
     ctx.textAlign = "center";
     axes.forEach((axis, i) => {
       const x = xOf(i);
+      ctx.textAlign = i === 0 ? "left" : i === axes.length - 1 ? "right" : "center";
+      const tx = i === 0 ? x - PAD.left + 4 : i === axes.length - 1 ? x + PAD.right - 4 : x;
       ctx.beginPath(); ctx.moveTo(x, yOf(0)); ctx.lineTo(x, yOf(1)); ctx.stroke();
-      ctx.fillText(axis.key.replace(/^(config|summary)\./, ""), x, 14); // canvas text: never parsed as HTML
-      ctx.fillText(formatValue(axis.max), x, PAD.top - 6);
-      ctx.fillText(formatValue(axis.min) + (axis.log ? " (log)" : ""), x, HEIGHT - PAD.bottom + 16);
+      // canvas text: drawn as pixels, never parsed as HTML
+      ctx.fillText(axis.key.replace(/^(config|summary)\./, "") + (axis.log ? " (log)" : ""), tx, 14);
+      ctx.fillText(formatValue(axis.max), tx, PAD.top - 6);
+      ctx.fillText(formatValue(axis.min), tx, HEIGHT - PAD.bottom + 16);
       const brush = brushes[axis.key];
       if (brush) {
         const top = yOf(position(axis, Math.min(brush[1], axis.max)) ?? 1);
