@@ -107,9 +107,12 @@ def _stats(columns: KeyColumns, a: int, b: int) -> tuple[float, float, int]:
         if end_block > end2 * BLOCK:
             segment = slice(end2 * BLOCK, end_block)
             low, high, nan = min(low, min(mins1[segment])), max(high, max(maxs1[segment])), nan + sum(nans1[segment])
-    for part in (head, tail):
+    for part, block in ((head, first_block - 1), (tail, end_block)):
         if len(part):
-            part_low, part_high, part_nan = _raw_seq(part)
+            if block < columns.rolled1 and not nans1[block]:  # the part's block holds no NaN: skip the check
+                part_low, part_high, part_nan = min(part), max(part), 0
+            else:
+                part_low, part_high, part_nan = _raw_seq(part)
             low, high, nan = min(low, part_low), max(high, part_high), nan + part_nan
     return low, high, nan
 
@@ -211,6 +214,41 @@ def _sample_points(state: IndexState, x: str, columns: KeyColumns, accumulator: 
             accumulator.add(float(xv), float(columns.values[position]))
 
 
+def _edges(axis: Column, columns: KeyColumns, first: int, end: int, lo: float, hi: float, samples: int,
+           x_at: Any) -> list[int]:
+    """The first position of each bucket (and ``end``): bisection of the axis at each bucket's lower
+    edge, nudged so that every point sits in the bucket ``bucket_index`` gives it."""
+    if hi <= lo:
+        return [first] + [end] * samples  # one x for every point: all in the first bucket
+    edges = [first]
+    width = (hi - lo) / samples
+    if not axis.tail and columns.rows is None:  # a dense key on a mapped axis: positions are rows - offset
+        gx, offset = axis.disk, int(columns.dense_from or 0)
+        span = hi - lo
+        previous = first
+        for k in range(1, samples):
+            position = bisect.bisect_left(gx, lo + k * width) - offset
+            position = previous if position < previous else end if position > end else position
+            while position > previous and min(int((gx[offset + position - 1] - lo) * samples / span), samples - 1) >= k:
+                position -= 1
+            while position < end and min(int((gx[offset + position] - lo) * samples / span), samples - 1) < k:
+                position += 1
+            edges.append(position)
+            previous = position
+        edges.append(end)
+        return edges
+    for k in range(1, samples):
+        position = columns.position_of_row(axis.bisect_left(lo + k * width))
+        position = max(position, edges[-1])
+        while position > edges[-1] and bucket_index(x_at(position - 1), lo, hi, samples) >= k:
+            position -= 1
+        while position < end and bucket_index(x_at(position), lo, hi, samples) < k:
+            position += 1
+        edges.append(position)
+    edges.append(end)
+    return edges
+
+
 def _sample_sorted(axis: Column, columns: KeyColumns, accumulator: Accumulator, dead: _Dead) -> None:
     """Along an axis that never goes back: each bucket is a slice of the key's column."""
     lo, hi, samples = accumulator.start, accumulator.stop, accumulator.samples
@@ -227,17 +265,7 @@ def _sample_sorted(axis: Column, columns: KeyColumns, accumulator: Accumulator, 
             if not dead.set or columns.row_of(position) not in dead.set:
                 accumulator.add(x_at(position), float(columns.values[position]))
         return
-    edges = [first]
-    width = (hi - lo) / samples
-    for k in range(1, samples):
-        position = columns.position_of_row(axis.bisect_left(lo + k * width))
-        position = max(position, edges[-1])
-        while position > edges[-1] and bucket_index(x_at(position - 1), lo, hi, samples) >= k:
-            position -= 1
-        while position < end and bucket_index(x_at(position), lo, hi, samples) < k:
-            position += 1
-        edges.append(position)
-    edges.append(end)
+    edges = _edges(axis, columns, first, end, lo, hi, samples, x_at)
     values = columns.values
     for k in range(samples):
         a, b = edges[k], edges[k + 1]
