@@ -20,11 +20,18 @@ ADMIN = os.environ.get("TRACKKIT_TEST_PG", "postgresql://postgres@127.0.0.1:5432
 
 
 def _with_dbname(conninfo: str, dbname: str) -> str:
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    """The admin connection's server and user with another database, as a ``postgresql://`` URL
+    (the form ``--store`` and ``TRACKKIT_STORE`` take)."""
+    from urllib.parse import quote
+
+    from psycopg.conninfo import conninfo_to_dict
 
     params = conninfo_to_dict(conninfo)
-    params["dbname"] = dbname
-    return make_conninfo(**params)
+    user = quote(str(params.get("user", "postgres")), safe="")
+    password = params.get("password")
+    auth = f"{user}:{quote(str(password), safe='')}@" if password else f"{user}@"
+    host, port = params.get("host", "127.0.0.1"), params.get("port", 5432)
+    return f"postgresql://{auth}{host}:{port}/{dbname}"
 
 
 def _admin_connect() -> psycopg.Connection:
