@@ -176,7 +176,9 @@ class QueryStore(Protocol):
         ``project=None`` means every project."""
 
     def history_keys(self, project: str, run_id: str) -> dict[str, KeyInfo]:
-        """Every key ever logged in the run's history (``_step`` and friends left out)."""
+        """Every key of the run's history as readers see it (``resolve_history``: a replaced
+        checkpoint or a superseded row does not count), ``_step``, ``_timestamp``, ``_runtime`` and
+        the markers left out. Kept at write time: never a scan of the history."""
 
     def scan_history(
         self,
@@ -187,8 +189,9 @@ class QueryStore(Protocol):
         max_step: int | None = None,
         include_superseded: bool = False,
     ) -> Iterator[dict[str, Any]]:
-        """Every row in written order, unsampled. With ``keys``, rows holding any of them, cut to
-        those keys plus ``_step``, ``_timestamp`` and ``_runtime``. Steps in ``[min_step, max_step]``."""
+        """Every row in written order, unsampled (``resolve_history``; superseded rows only with
+        ``include_superseded``, flagged ``_superseded``). With ``keys``, rows holding any of them, cut
+        to those keys plus ``_step``, ``_timestamp`` and ``_runtime``. Steps in ``[min_step, max_step]``."""
 
     def sample_history(
         self,
@@ -203,7 +206,10 @@ class QueryStore(Protocol):
     ) -> dict[str, SampledSeries]:
         """Min/max buckets of each numeric key along ``x`` (``_step``, ``_timestamp``, ``_runtime``
         or a logged metric: a row without it takes the last seen value; rows before the first are
-        skipped). Keys never logged are left out of the result. Non-numeric values are skipped."""
+        skipped), equal-width over ``[start, stop]`` (default: the run's smallest and largest ``x``).
+        Keys never logged are left out of the result; non-numeric values are skipped; a bad argument
+        is a ``UsageError``. ``trackkit._sampling.sample_rows`` over the rows is the reference: every
+        store returns exactly what it returns."""
 
     def scan_system(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
         """The run's system-metrics rows (each with ``_timestamp``), in written order."""
@@ -217,16 +223,18 @@ class QueryStore(Protocol):
         start: float | None = None,
         stop: float | None = None,
     ) -> dict[str, SampledSeries]:
-        """System metrics bucketed along ``_timestamp`` (every key when ``keys`` is None)."""
+        """System metrics bucketed along ``_timestamp`` like ``sample_history`` (every key when
+        ``keys`` is None)."""
 
     def list_files(self, project: str, run_id: str) -> list[FileInfo]:
-        """The run's files, by name."""
+        """The run's files, by name (``RunNotFoundError`` when there is no such run)."""
 
     def open_file(self, project: str, run_id: str, name: str) -> IO[bytes]:
         """A run file for reading (binary); ``RunNotFoundError`` names what is missing."""
 
     def put_file(self, project: str, run_id: str, name: str, source: FileSource) -> FileInfo:
-        """Store (or replace) a run file, streamed from ``source``."""
+        """Store (or replace, atomically) a run file, streamed from ``source``; a name that is
+        absolute or holds ``..`` is a ``UsageError`` (``trackkit._run_files.check_file_name``)."""
 
 
 @runtime_checkable
