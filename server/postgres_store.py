@@ -105,7 +105,7 @@ class PostgresRunSink:
         if found is None:
             raise RunInUseError(
                 f"run {self.project}/{self.run_id} is now written by another process (this writer's lease "
-                f"expired and was taken over); two processes cannot write one run."
+                f"expired and was taken over), or the run was deleted; two processes cannot write one run."
             )
         return int(found[0] if rows or not system_rows else found[1])
 
