@@ -9,6 +9,7 @@ request may read, and write unless the app is read-only.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import math
@@ -105,6 +106,45 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class ETags:
+    """An ETag on every JSON answer to a GET, and 304 when the client already has it: a live view that
+    polls gets an empty answer until something changed (the browser's cache revalidates by itself)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        held: Message | None = None
+        given = next((v.decode() for k, v in scope.get("headers", []) if k == b"if-none-match"), None)
+
+        async def send_with_etag(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers", []))
+                if message["status"] == 200 and headers.get(b"content-type", b"").startswith(b"application/json"):
+                    held = message
+                    return
+            elif held is not None and message["type"] == "http.response.body":
+                start, held = held, None
+                if message.get("more_body"):  # streamed: no tag
+                    await send(start)
+                else:
+                    etag = '"' + hashlib.blake2b(message.get("body", b""), digest_size=16).hexdigest() + '"'
+                    extra = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]
+                    if given is not None and etag in {t.strip() for t in given.split(",")}:
+                        kept = [(k, v) for k, v in start.get("headers", []) if k not in (b"content-length", b"content-type")]
+                        await send({"type": "http.response.start", "status": 304, "headers": kept + extra})
+                        await send({"type": "http.response.body", "body": b""})
+                        return
+                    await send({**start, "headers": list(start.get("headers", [])) + extra})
+            await send(message)
+
+        await self.app(scope, receive, send_with_etag)
 
 
 class BodyLimit:
@@ -264,7 +304,7 @@ def create_app(
         routes += [Route("/", _index, methods=["GET"]), Mount("/ui", app=StaticFiles(directory=UI_DIR), name="ui")]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit, limit=max_body_bytes),
+        middleware=[Middleware(SecurityHeaders), Middleware(ETags), Middleware(BodyLimit, limit=max_body_bytes),
                     Middleware(Auth, hook=auth, read_only=read_only)],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, TrackkitError: _trackkit_error,
                             Exception: _internal_error},

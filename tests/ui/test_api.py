@@ -124,3 +124,50 @@ def test_the_port_moves_on_when_taken(store: Any, server: Any) -> None:
         assert second.request("GET", "/healthz")[0] == 200
     finally:
         second.stop()
+
+
+def test_polling_gets_304_until_something_changes(server: Any) -> None:
+    """JSON answers carry an ETag; asking again with it gets 304 and no body (what a live view's
+    polling costs while nothing changed)."""
+    import urllib.error
+    import urllib.request
+
+    url = server.url.rstrip("/") + "/api/v1/projects/demo/runs?limit=3"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        etag = response.headers["etag"]
+        assert etag and response.headers["cache-control"] == "no-cache"
+    request = urllib.request.Request(url, headers={"if-none-match": etag})
+    try:
+        urllib.request.urlopen(request, timeout=10)
+        raise AssertionError("expected 304")
+    except urllib.error.HTTPError as error:
+        assert error.code == 304
+        assert error.read() == b""
+    other = urllib.request.Request(url.replace("limit=3", "limit=2"), headers={"if-none-match": etag})
+    with urllib.request.urlopen(other, timeout=10) as response:
+        assert response.status == 200
+
+
+def test_run_files_download_as_attachments_and_names_cannot_escape(server: Any, store: Any) -> None:
+    """A run file comes back byte for byte as a download (never rendered); `..` in a name is refused."""
+    import http.client
+
+    run_id = store[1]["lr-0.1"]["id"]
+    base = f"/api/v1/projects/demo/runs/{run_id}/files"
+    _, _, listing = server.request("GET", base)
+    names = [f["name"] for f in listing["files"]]
+    assert names, "the run should own files (its console log at least)"
+    host, port = server.url.split("//")[1].strip("/").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("GET", f"{base}/{names[0]}")
+    response = connection.getresponse()
+    body = response.read()
+    assert response.status == 200
+    assert response.getheader("content-disposition").startswith("attachment")
+    assert response.getheader("content-type") == "application/octet-stream"
+    assert len(body) == next(f["size"] for f in listing["files"] if f["name"] == names[0])
+    connection.request("GET", f"{base}/../../../../etc/passwd")
+    response = connection.getresponse()
+    response.read()
+    assert response.status in (400, 404)
+    connection.close()
