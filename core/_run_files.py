@@ -41,6 +41,15 @@ def read_source(source: FileSource) -> bytes:
     raise UsageError(f"put_file takes a path, bytes or a binary file object; got {type(source).__name__}.")
 
 
+def _inside(root: str, name: str) -> str:
+    """The path of ``name`` under ``root``, refusing one that a symbolic link leads outside."""
+    path = os.path.join(root, *name.split("/"))
+    real_root = os.path.realpath(root)
+    if not os.path.realpath(path).startswith(real_root + os.sep):
+        raise UsageError(f"file name {name!r} leads outside the run's files (through a symbolic link).")
+    return path
+
+
 def _info(root: str, name: str) -> FileInfo:
     status = os.stat(os.path.join(root, *name.split("/")))
     return {"name": name, "size": status.st_size, "updated_at": status.st_mtime}
@@ -49,7 +58,8 @@ def _info(root: str, name: str) -> FileInfo:
 def put_dir_file(root: str, name: str, source: FileSource) -> FileInfo:
     """Store ``source`` as ``root/name``, replacing it atomically (readers see the old or the new)."""
     name = check_file_name(name)
-    path = os.path.join(root, *name.split("/"))
+    os.makedirs(root, exist_ok=True)
+    path = _inside(root, name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp-put"
     try:
@@ -93,6 +103,6 @@ def open_dir_file(root: str, name: str, run: str) -> IO[bytes]:
     """``root/name`` for reading; ``RunNotFoundError`` when the run has no such file."""
     name = check_file_name(name)
     try:
-        return open(os.path.join(root, *name.split("/")), "rb")
+        return open(_inside(root, name), "rb")
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise RunNotFoundError(f"run {run} has no file {name!r}.") from None

@@ -51,3 +51,20 @@ def test_a_local_run_whose_writer_died_is_listed_as_crashed(tmp_path: Path) -> N
     document = store.query_runs("p")["runs"][0]
     assert document["state"] == "crashed" and document["exit_reason"]
     assert store.project_infos()[0]["running"] == 0
+
+
+def test_a_symbolic_link_cannot_lead_a_file_outside_the_run(tmp_path: Path) -> None:
+    """A link planted in a run's files/ folder is not followed out of it, for writing or reading."""
+    store = trackkit.LocalStore(tmp_path / "s")
+    make_run(store, "p", "r1")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_bytes(b"secret")
+    files = tmp_path / "s" / "p" / "r1" / "files"
+    files.mkdir(exist_ok=True)
+    os.symlink(outside, files / "link")
+    with pytest.raises(trackkit.UsageError):
+        store.put_file("p", "r1", "link/new.txt", b"x")
+    with pytest.raises(trackkit.UsageError):
+        store.open_file("p", "r1", "link/secret.txt")
+    assert not (outside / "new.txt").exists()
