@@ -89,7 +89,9 @@ class TrackLoggerMixin(_LoggerBase):
         id: Run id; the logger's ``version``. Generated when not given.
         tags, notes, group, job_type, mode, dir, store: As in ``trackkit.init``.
         resume: As in ``trackkit.init``; default ``"allow"`` (an existing ``id`` is continued).
-        save_dir: Where Lightning puts checkpoints: ``<save_dir or default_root_dir>/<project>/<id>/checkpoints``.
+        save_dir: Where Lightning puts checkpoints: ``<save_dir>/<project>/<id>/checkpoints``, and
+            ``trainer.log_dir``. Default: the working directory when the logger is made (as
+            WandbLogger's ``"."``: Lightning's ``default_root_dir`` applies to loggers without one).
         prefix: Put ``<prefix>-`` in front of every metric key (Lightning's ``LOGGER_JOIN_CHAR``).
         log_model: ``True`` puts the best checkpoint into the run (a run file
             ``checkpoints/<name>``) when ``fit`` ends successfully; ``"all"`` puts every
@@ -154,7 +156,7 @@ class TrackLoggerMixin(_LoggerBase):
             }
         handle.attach_active = False  # decided now: the active run, or a run of our own
         self._handle = handle
-        self._save_dir = save_dir
+        self._save_dir = os.path.abspath(save_dir if save_dir is not None else os.getcwd())
         self._prefix = prefix
         self._log_model = log_model
         self._capture_flags = capture_flags
@@ -180,27 +182,23 @@ class TrackLoggerMixin(_LoggerBase):
 
     @property
     @override
-    def save_dir(self) -> str | None:
-        """``save_dir=`` (None: Lightning uses the trainer's ``default_root_dir``)."""
+    def save_dir(self) -> str:
+        """``save_dir=``, else the working directory when the logger was made."""
         return self._save_dir
 
     @property
     @override
-    def root_dir(self) -> str | None:
+    def root_dir(self) -> str:
         return self._save_dir
 
     @property
     @override
-    def log_dir(self) -> str | None:
-        """``<save_dir>/<project>/<run id>``, the parent of the checkpoint directory (None without ``save_dir``).
+    def log_dir(self) -> str:
+        """``<save_dir>/<project>/<run id>``, the parent of the checkpoint directory.
 
         Derived from Lightning's layout, never from the store's: a run may live in a store without files.
         """
-        save_dir = self._save_dir
-        if save_dir is None and self._trainer is not None:
-            trainer = self._trainer()
-            save_dir = getattr(trainer, "default_root_dir", None) if trainer is not None else None
-        return os.path.join(save_dir, self._project, self._id) if save_dir is not None else None
+        return os.path.join(self._save_dir, self._project, self._id)
 
     @property
     def experiment(self) -> Run:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from lightning_tiny import Framework, rows
+from lightning_tiny import Framework, StoreCase, rows
 
 import trackkit
 
@@ -113,6 +113,39 @@ def test_lightning_cli_accepts_the_logger_by_class_path(class_name: str) -> None
     assert (run.config["lr"], run.config["hidden"], run.config["batch_size"]) == (0.02, 4, 4)
     assert "_instantiator" not in run.config and "_class_path" not in run.config
     assert run.config["trainer"]["optimizer"]["lr"] == 0.02
+
+
+def test_lightning_cli_config_is_stored_in_the_run_and_a_second_fit_works_with_overwrite(store: StoreCase) -> None:
+    """The CLI's resolved config lands under cli.* and as the run file cli/config.yaml; with
+    save_config_kwargs={"overwrite": True} a second fit in the same directory runs (without it
+    Lightning refuses, as for every logger but TensorBoard/CSV)."""
+    framework = Framework("lightning.pytorch")
+    from lightning.pytorch.cli import LightningCLI
+
+    def fit(run_id: str, **cli_kwargs: object) -> object:
+        args = [
+            "fit", "--trainer.max_epochs=1", "--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false",
+            "--trainer.enable_model_summary=false", "--trainer.num_sanity_val_steps=0", "--model.lr=0.02",
+        ]
+        from jsonargparse import lazy_instance
+
+        logger = lazy_instance(framework.TrackLogger, project="cli", id=run_id, **store.kwargs)
+        return LightningCLI(_CliModel(framework), framework.DataModule, args=args, trainer_defaults={"logger": logger},
+                            **cli_kwargs)
+
+    fit("first001", save_config_kwargs={"overwrite": True})
+    fit("second01", save_config_kwargs={"overwrite": True})
+    with pytest.raises(RuntimeError, match="config.yaml"):
+        fit("third001")
+
+    for run_id in ("first001", "second01"):
+        run = store.api().run(f"cli/{run_id}")
+        assert run.state == "finished"
+        assert run.config["cli"]["model"]["lr"] == 0.02
+        assert run.config["cli"]["trainer"]["max_epochs"] == 1
+        assert run.provenance["cli.model.lr"] == "lightning"
+        text = store.files("cli", run_id, prefix="cli/")["cli/config.yaml"].decode()
+        assert "lr: 0.02" in text and "max_epochs: 1" in text
 
 
 def _CliModel(framework: Framework) -> type:
