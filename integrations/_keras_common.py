@@ -16,14 +16,15 @@ from typing import Any, TypeVar
 
 import trackkit
 
+from ._capture import float32_value, named, qualified_name, shortest_floats
 from ._compat import override
+from ._run_handle import RunHandle, check_init_kwargs
 from .flags import capture_flags as _capture_flags
 
 __all__ = ["KerasTracking", "override"]
 
 _T = TypeVar("_T", bound="KerasTracking")
 
-_INIT_KEYS = ("project", "name", "config", "id", "tags", "notes", "group", "job_type", "dir", "mode", "resume")
 _COMPILE_KEYS = ("loss", "loss_weights", "metrics", "weighted_metrics", "run_eagerly", "steps_per_execution",
                  "jit_compile")
 
@@ -46,12 +47,7 @@ class KerasTracking:
     ) -> None:
         super().__init__()
         init_kwargs.update({k: v for k, v in (("project", project), ("name", name), ("config", config)) if v is not None})
-        unknown = sorted(set(init_kwargs) - set(_INIT_KEYS) - {"entity", "strict_config", "reinit", "silent", "store"})
-        if unknown:
-            raise TypeError(
-                f"TrackCallback() got unexpected keyword argument(s) {', '.join(unknown)}; it takes run=, "
-                f"log_every_n_batches=, capture_flags= and trackkit.init() arguments ({', '.join(_INIT_KEYS)})."
-            )
+        check_init_kwargs("TrackCallback", init_kwargs, ("run", "log_every_n_batches", "capture_flags"))
         if run is not None and init_kwargs:
             raise TypeError(
                 "TrackCallback(run=...) uses that run as it is; pass either run= or trackkit.init() arguments "
@@ -59,9 +55,8 @@ class KerasTracking:
             )
         if log_every_n_batches is not None and (type(log_every_n_batches) is not int or log_every_n_batches < 1):
             raise ValueError(f"log_every_n_batches must be a positive int or None; got {log_every_n_batches!r}.")
-        self._run = run
+        self._handle = RunHandle(run, init_kwargs=init_kwargs)
         self._explicit_run = run is not None
-        self._owns_run = False
         self._init_kwargs = init_kwargs
         self._with_flags = capture_flags
         self._every = log_every_n_batches
@@ -70,6 +65,8 @@ class KerasTracking:
         self._batches_done = 0  # training batches across every fit, for batch-level steps
         self._batches_at_epoch_start = 0
         self._params_missing = False
+        self._epoch_learning_rate: float | None = None
+        self._fit_started = False  # the first epoch of this fit has not begun yet
         if log_every_n_batches is not None:
             # Defined only when asked: Keras turns off async dispatch (torch, JAX) for a callback
             # that overrides a batch hook, so the plain callback must inherit the default one.
@@ -83,29 +80,39 @@ class KerasTracking:
 
     def _resolve_run(self, reopen: bool) -> trackkit.Run:
         """With ``reopen``, a finished run that was not passed as ``run=`` is replaced by the current or a new one."""
-        if reopen and self._run is not None and not self._explicit_run and self._run.state != "running":
-            self._run, self._owns_run, self._last_step = None, False, None
-        if self._run is None:
-            current = trackkit.run
-            if current is not None:
-                self._run = current
-                config = self._init_kwargs.get("config")
-                if config is not None:
-                    current.config.update(config)
-            else:
-                self._run = trackkit.init(**self._init_kwargs)
-                self._owns_run = True
-        return self._run
+        handle = self._handle
+        held = handle.run
+        if held is not None and held.state != "running":
+            if not reopen:
+                return held
+            if not self._explicit_run:
+                handle.forget()
+                self._last_step = None
+        run = handle.get(finished="reopen")
+        config = self._init_kwargs.get("config")
+        if run is not held and config is not None and not handle.owns and not self._explicit_run:
+            run.config.update(config)  # attached to the user's active run: add our config to it
+        return run
+
+    @property
+    def _run(self) -> trackkit.Run | None:
+        return self._handle.run
+
+    @property
+    def _owns_run(self) -> bool:
+        return self._handle.owns
 
     def finish(self, exit_code: int | None = None) -> None:
         """Finish the run if this callback created it (a run passed in or attached to is left open)."""
-        if self._run is not None and self._owns_run:
-            self._run.finish(exit_code=exit_code)
+        self._handle.finish(exit_code=exit_code)
 
     def __deepcopy__(self: _T, memo: dict[int, Any]) -> _T:
         """A copy that logs to the same run (KerasTuner deep-copies callbacks; a run cannot be copied)."""
         clone = copy.copy(self)
         memo[id(self)] = clone
+        store = self._init_kwargs.get("store")
+        if store is not None:
+            memo.setdefault(id(store), store)  # a store is shared, never copied
         clone._init_kwargs = copy.deepcopy(self._init_kwargs, memo)
         if self._every is not None:
             clone.on_train_batch_end = clone._log_batch  # rebind to the copy
@@ -122,6 +129,7 @@ class KerasTracking:
         """Record the fit parameters, optimizer, compile settings, model facts and the user's flags."""
         run = self._resolve_run(reopen=True)
         self._training = True
+        self._fit_started = False
         model = self.model  # type: ignore[attr-defined]
         params = dict(getattr(self, "params", None) or {})
         facts: dict[str, Any] = {"epochs": params.get("epochs"), "steps_per_epoch": params.get("steps")}
@@ -141,19 +149,42 @@ class KerasTracking:
             _capture_flags(run)
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        """Remember where the epoch starts, for batch-level steps."""
+        """Remember where the epoch starts (for batch-level steps) and the learning rate it trains with.
+
+        A fit that starts at ``initial_epoch=k`` continues the steps where epoch k starts, even in a
+        new process; if the run already has rows after that point (a resumed, preempted job), they
+        are rewound: marked superseded, not shown twice.
+        """
+        steps = (getattr(self, "params", None) or {}).get("steps")
+        if self._every is not None and steps and epoch * steps > self._batches_done:
+            self._batches_done = epoch * steps
         self._batches_at_epoch_start = self._batches_done
+        if not self._fit_started:
+            self._fit_started = True
+            if epoch > 0:
+                self._rewind_to(self._batches_done if self._every is not None else epoch - 1)
+        optimizer = getattr(self.model, "optimizer", None)  # type: ignore[attr-defined]
+        self._epoch_learning_rate = self._current_learning_rate(optimizer)
+
+    def _rewind_to(self, step: int) -> None:
+        """Supersede the rows after ``step`` of a run this callback owns, if it has any."""
+        run = self._handle.run
+        if run is not None and self._handle.owns and run.state == "running" and run.step > step + 1:
+            self._handle.rewind(step)
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         """Log every value Keras reports for the epoch, the current learning rate and ``epoch``."""
         run = self.run
         model = self.model  # type: ignore[attr-defined]
         row: dict[str, Any] = {}
-        learning_rate = self._current_learning_rate(getattr(model, "optimizer", None))
+        learning_rate = self._epoch_learning_rate  # the rate this epoch trained with, not the next one's
+        if learning_rate is None:
+            learning_rate = self._current_learning_rate(getattr(model, "optimizer", None))
         if learning_rate is not None:
-            row["learning_rate"] = learning_rate
+            row["learning_rate"] = float32_value(learning_rate)
         row.update(_loggable(logs))
         row["epoch"] = epoch
+        self._epoch_learning_rate = None
         if self._every is None:
             step = epoch
         else:
@@ -244,13 +275,12 @@ def _loggable(logs: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _qualname(obj: Any) -> str:
-    kind = type(obj)
-    return f"{kind.__module__}.{kind.__qualname__}"
-
-
 def _optimizer_config(optimizer: Any) -> dict[str, Any] | None:
-    """``optimizer.get_config()`` (learning-rate schedule included, as Keras serialises it) and its class."""
+    """``optimizer.get_config()`` (learning-rate schedule included, as Keras serialises it) and its class.
+
+    Keras keeps hyperparameters in float32: ``SGD(0.1)`` says ``0.10000000149011612``. Such values
+    are stored by their shortest float32 repr (0.1), so a filter on the value the user wrote matches.
+    """
     if optimizer is None:
         return None
     outer = optimizer
@@ -259,9 +289,10 @@ def _optimizer_config(optimizer: Any) -> dict[str, Any] | None:
         config = dict(optimizer.get_config())
     except Exception as error:  # a custom optimizer with a broken get_config(): say so, keep the rest
         config = {"get_config_error": f"{type(error).__name__}: {error}"}
-    config["class"] = _qualname(optimizer)
+    config = shortest_floats(config)
+    config["class"] = qualified_name(optimizer)
     if outer is not optimizer:
-        config["loss_scale_optimizer"] = _qualname(outer)
+        config["loss_scale_optimizer"] = qualified_name(outer)
     return config
 
 
@@ -275,20 +306,12 @@ def _compile_facts(model: Any) -> dict[str, Any]:
         except Exception:
             compile_config = None
     if isinstance(compile_config, Mapping):
-        return {key: compile_config[key] for key in _COMPILE_KEYS if key in compile_config}
-    loss = getattr(model, "loss", None)  # tf_keras keeps what was passed to compile()
+        return shortest_floats({key: compile_config[key] for key in _COMPILE_KEYS if key in compile_config})
+    loss = getattr(model, "loss", None)  # public: what was passed to compile(), on Keras 3 and tf_keras
     facts: dict[str, Any] = {}
     if loss is not None:
-        facts["loss"] = loss if isinstance(loss, (str, dict, list)) else _qualname_or_name(loss)
-    compiled_metrics = getattr(getattr(model, "compiled_metrics", None), "_user_metrics", None)
-    if compiled_metrics is not None:
-        facts["metrics"] = [m if isinstance(m, str) else _qualname_or_name(m) for m in compiled_metrics]
+        facts["loss"] = loss if isinstance(loss, (str, dict, list)) else named(loss)
     return facts
-
-
-def _qualname_or_name(obj: Any) -> str:
-    name = getattr(obj, "name", None) or getattr(obj, "__name__", None)
-    return str(name) if name else _qualname(obj)
 
 
 def _param_count(model: Any) -> dict[str, int] | None:
@@ -302,7 +325,7 @@ def _param_count(model: Any) -> dict[str, int] | None:
 
 
 def _model_facts(model: Any) -> dict[str, Any]:
-    facts: dict[str, Any] = {"name": getattr(model, "name", None), "class": _qualname(model)}
+    facts: dict[str, Any] = {"name": getattr(model, "name", None), "class": qualified_name(model)}
     count = _param_count(model)
     if count is not None:
         facts.update(count)

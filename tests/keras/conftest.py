@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from keras_models import FEATURES, SAMPLES
+from keras_models import FEATURES, SAMPLES, StoreCase
 
 
 @pytest.fixture
@@ -14,3 +14,9 @@ def data() -> tuple[np.ndarray, np.ndarray]:
     x = rng.random((SAMPLES, FEATURES), dtype=np.float32)
     y = (x.sum(axis=1) > FEATURES / 2).astype("float32")
     return x, y
+
+
+@pytest.fixture(params=["local", "memory"])
+def store(request: pytest.FixtureRequest) -> StoreCase:
+    """The local store and ``trackkit.testing.MemoryStore`` in turn (single-process tests only)."""
+    return StoreCase(request.param)

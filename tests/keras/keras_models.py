@@ -41,3 +41,26 @@ def compiled(model: keras.Model, learning_rate: object = 0.01) -> keras.Model:
 def fit(model: keras.Model, data: tuple[np.ndarray, np.ndarray], callback: object, epochs: int = 3) -> None:
     x, y = data
     model.fit(x, y, epochs=epochs, batch_size=BATCH, validation_split=0.25, verbose=0, callbacks=[callback])
+
+
+class StoreCase:
+    """The store a single-process test writes to: the local store (``TRACKKIT_DIR``) or a ``MemoryStore``."""
+
+    def __init__(self, kind: str) -> None:
+        import trackkit.testing
+
+        self.kind = kind
+        self.store = trackkit.testing.MemoryStore() if kind == "memory" else None
+
+    @property
+    def kwargs(self) -> dict:
+        """What a callback or ``trackkit.init`` needs to write to this store."""
+        return {"store": self.store} if self.store is not None else {}
+
+    def api(self):  # type: ignore[no-untyped-def]
+        import trackkit
+
+        return trackkit.Api(store=self.store) if self.store is not None else trackkit.Api()
+
+    def __repr__(self) -> str:
+        return self.kind
