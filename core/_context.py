@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from . import _console, _exit_hooks
 from ._errors import UsageError
@@ -168,6 +168,7 @@ class RunContext:
         self.facts_ready = threading.Event()  # set once the helper thread has recorded the environment and git facts
         self._stopped = False
         self._tmpdir: str | None = None
+        self._previous_log: str | None = None
         self._console: _console.ConsoleLog | None = None
         self._console_put_version = 0
         self._console_put_pending = False
@@ -179,6 +180,9 @@ class RunContext:
                 self._tmpdir = tempfile.mkdtemp(prefix="trackkit-console-")
                 self._console = _console.ConsoleLog(os.path.join(self._tmpdir, "output.log"), int(settings.console_max_bytes or 0))
                 _console.attach(self._console)
+                if run.resumed:  # keep the earlier sessions' output: copied first, on the writer thread
+                    self._previous_log = os.path.join(self._tmpdir, "previous.log")
+                    self._writer.submit(self._copy_previous_log)
             except OSError:
                 self._console = None
         no_fork()  # registers the fork hook from this thread, before the helper threads start
@@ -240,14 +244,31 @@ class RunContext:
             return
         self._console_put_pending = True
         self._console_put_version = log.version
-        sink, path = self._sink, log.path
+        sink, path, previous = self._sink, log.path, self._previous_log
 
         def put() -> None:
             self._console_put_pending = False
-            if os.path.exists(path):
+            if not os.path.exists(path):
+                return
+            if previous is None or not os.path.exists(previous):
                 sink.put_file("output.log", path)
+                return
+            with _Concatenated([previous, path]) as both:
+                sink.put_file("output.log", cast(IO[bytes], both))  # stores stream any object with read()
 
         self._writer.submit(put)
+
+    def _copy_previous_log(self) -> None:
+        """On a resumed run: the stored ``output.log`` of the earlier sessions, to put before this one's."""
+        store, target = self._run.store, self._previous_log
+        if store is None or target is None or not callable(getattr(store, "open_file", None)):
+            return
+        try:
+            source = store.open_file(self._run.project, self._run.id, "output.log")
+        except Exception:  # no earlier output
+            return
+        with source, open(target, "wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
 
     # -- finish --------------------------------------------------------------------------------
     def stop(self, exit_code: int | None = None) -> None:
@@ -288,6 +309,36 @@ def _stderr(message: str) -> None:
         print(message, file=sys.stderr)
     except Exception:
         pass
+
+
+class _Concatenated:
+    """A binary reader over several files, one after another (what ``put_file`` streams)."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self._paths = list(paths)
+        self._handle: Any = None
+
+    def read(self, size: int = -1) -> bytes:
+        chunks = []
+        while self._paths or self._handle is not None:
+            if self._handle is None:
+                self._handle = open(self._paths.pop(0), "rb")  # noqa: SIM115 - closed when drained
+            chunk = self._handle.read(size if size >= 0 else -1)
+            if chunk:
+                chunks.append(chunk)
+                if size >= 0:
+                    break
+                continue
+            self._handle.close()
+            self._handle = None
+        return b"".join(chunks)
+
+    def __enter__(self) -> _Concatenated:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._handle is not None:
+            self._handle.close()
 
 
 def start_run_context(run: Run, settings: Settings) -> RunContext | None:

@@ -117,3 +117,11 @@ def test_the_way_a_script_ends_sets_state_and_exit_code(run_python: Any, ending:
         assert "bad input file" in stored.file("output.log").read_text()  # ...and the console log has it
     if "exception" in ending:
         assert "Traceback" in result.stderr and "ValueError: diverged" in stored.file("output.log").read_text()
+
+
+def test_a_resumed_run_keeps_the_earlier_console_output(run_python: Any) -> None:
+    """output.log of a resumed run holds every session's output, in order."""
+    script = "import sys, trackkit\nrun = trackkit.init(project='p', id='again', resume='allow')\nprint(sys.argv[1])\n"
+    run_python(script, "first session")
+    run_python(script, "second session")
+    assert trackkit.Api().run("p/again").file("output.log").read_text() == "first session\nsecond session\n"
