@@ -266,8 +266,8 @@ def main() -> None:
     args = parser.parse_args()
 
     quick = args.quick
-    if args.store_only:
-        args.trackers, args.no_training = "trackkit", True
+    if args.store_only:  # the write runs are skipped below; MLflow, if wanted and installed, still reads
+        args.no_training = True
     steps_list = [int(s) for s in args.steps.split(",")] if args.steps else ([2_000] if quick else [10_000, 100_000])
     reps = args.reps or (2 if quick else 3)
     budget = args.budget or (1.0 if quick else 15.0)
