@@ -8,8 +8,8 @@ import { flatten, formatDuration, formatTime, formatValue } from "../table.js";
 import { formatHash } from "../url.js";
 import { ChartPanel, SystemChartPanel } from "./charts.js";
 
-const META_SHOWN = ["id", "name", "project", "entity", "group", "job_type", "host", "command", "git", "python", "mode",
-  "exit_code", "exit_reason", "history_rows", "rows_dropped"];
+/** Metadata shown elsewhere on the page (or internal), left out of the metadata table. */
+const META_HIDDEN = new Set(["name", "state", "tags", "notes", "created_at", "runtime", "metrics"]);
 
 function configTree(values, provenance, prefix = "") {
   const items = Object.entries(values || {}).map(([key, value]) => {
@@ -57,8 +57,9 @@ export async function runView(root, route, nav) {
   const chartsBox = h("section", { class: "charts", id: "charts" });
   const systemBox = h("section", { class: "charts", id: "system-charts" });
   const changes = config.changes || [];
-  const metaEntries = META_SHOWN.filter((k) => meta[k] !== undefined && meta[k] !== null)
-    .flatMap((k) => (typeof meta[k] === "object" && !Array.isArray(meta[k]) ? Object.entries(flatten(meta[k], k)) : [[k, meta[k]]]));
+  const metaEntries = Object.keys(meta).filter((k) => !META_HIDDEN.has(k) && meta[k] !== undefined && meta[k] !== null)
+    .flatMap((k) => (typeof meta[k] === "object" && !Array.isArray(meta[k]) ? Object.entries(flatten(meta[k], k)) : [[k, meta[k]]]))
+    .map(([k, v]) => [k, k.endsWith("_at") && typeof v === "number" ? formatTime(v) : v]);
   replace(root,
     h("nav", { class: "crumbs" }, h("a", { href: formatHash([]) }, "projects"), " / ",
       h("a", { href: formatHash(["projects", project]) }, project), " / ", h("span", {}, meta.name || runId)),
