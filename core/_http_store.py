@@ -27,7 +27,7 @@ from ._local_store import LocalStore
 from ._store import FileInfo, FileSource, KeyInfo, ProjectInfo, ResumeState, RunPage, RunRecord, SampledSeries
 from ._stores import default_store_dir, register_scheme
 
-__all__ = ["HttpClient", "HttpStore", "ServerError", "decode_non_finite"]
+__all__ = ["HttpClient", "HttpStore", "ServerError", "ServerUsageError", "decode_non_finite"]
 
 #: (connect, read) seconds for one request.
 TIMEOUT = (5.0, 30.0)
@@ -44,6 +44,10 @@ class ServerError(TrackkitError):
         self.status = status
         self.code = code
         self.body = body or {}
+
+
+class ServerUsageError(ServerError, UsageError):
+    """The server found the request wrong (400): a bad filter, key or name."""
 
 
 def decode_non_finite(value: Any) -> Any:
@@ -106,7 +110,8 @@ class HttpClient:
             raise RunInUseError(message)
         if response.status_code == 401:
             message += " (set TRACKKIT_API_KEY to a token from `trackkit server token create`)"
-        raise ServerError(response.status_code, code, f"server {self.url}: {response.status_code} {message}", error)
+        kind = ServerUsageError if response.status_code == 400 else ServerError
+        raise kind(response.status_code, code, f"server {self.url}: {response.status_code} {message}", error)
 
     def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return decode_non_finite(self.request("GET", path, params=params).json())

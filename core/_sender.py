@@ -151,6 +151,8 @@ class RunSender:
         self._record: dict[str, Any] | None = None
         self._last_send = 0.0
         self._path = f"/ingest/{quote(project, safe='')}/{quote(run_id, safe='')}"
+        #: The writer id batches carry: the live run's own (``SendingSink``), else the one in run.json.
+        self.writer: str | None = None
 
     # -- where we stand --------------------------------------------------------------------------
     def _locate(self, offset: int) -> None:
@@ -260,11 +262,11 @@ class RunSender:
 
     def _documents(self) -> dict[str, Any] | None:
         """The run's record, re-read only when one of its files changed."""
-        stamps: list[tuple[int, int] | None] = []
+        stamps: list[tuple[int, int, int] | None] = []
         for name in _DOCUMENTS:
-            try:
+            try:  # documents are replaced whole (a new inode each time), edits.jsonl grows
                 status = os.stat(os.path.join(self.run_dir, name))
-                stamps.append((status.st_mtime_ns, status.st_size))
+                stamps.append((status.st_ino, status.st_mtime_ns, status.st_size))
             except FileNotFoundError:
                 stamps.append(None)
         if stamps[0] is None:
@@ -298,7 +300,8 @@ class RunSender:
         if not lines and not any(changes.values()) and time.monotonic() - self._last_send < heartbeat_every:
             return 0
         rows = [_row(line) for line in lines]
-        head: dict[str, Any] = {"writer": str(record["meta"].get("writer_id") or "sync"), "offset": self.offset}
+        writer = self.writer or str(record["meta"].get("writer_id") or "sync")
+        head: dict[str, Any] = {"writer": writer, "offset": self.offset}
         head.update({part: change for part, change in changes.items() if change is not None})
         body = json.dumps(head, allow_nan=True, separators=(",", ":"), default=str).encode()
         body = body[:-1] + b',"rows":[' + b",".join(rows) + b"]}"
@@ -363,6 +366,9 @@ class SendingSink:
     # the spool sink's methods, unchanged: the writer thread never touches the network
     def write_meta(self, meta: dict[str, Any]) -> None:
         self._sink.write_meta(meta)
+        if self.sender.writer is None and meta.get("writer_id"):
+            self.sender.writer = str(meta["writer_id"])  # this process's id: sending may start
+            self._wake.set()
 
     def write_config(self, document: dict[str, Any]) -> None:
         self._sink.write_config(document)
@@ -402,6 +408,10 @@ class SendingSink:
         while True:
             closing = self._closing.is_set()
             sent = 0
+            if self.sender.writer is None and not closing:  # run.json of this process not written yet
+                self._wake.wait(interval)
+                self._wake.clear()
+                continue
             try:
                 sent = self.sender.step(heartbeat_every=0.0 if closing else heartbeat)
                 if backoff and "unreachable" in self._warned:

@@ -1,0 +1,61 @@
+"""The store protocol suite (``tests/store/protocol_cases.py``) against the HTTP store: a real
+``trackkit server`` over PostgreSQL, written through the spool and its sender, read through the
+JSON API. The same cases the local, memory and PostgreSQL stores pass."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from server_process import ServerProcess
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
+pytest.register_assert_rewrite("protocol_cases")
+
+from protocol_cases import *  # noqa: E402, F403 - the shared cases, collected here
+
+
+@pytest.fixture(scope="module")
+def http_server(make_database: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from trackkit.server.migrate import migrate
+
+    conninfo = make_database()
+    migrate(conninfo)
+    p = conninfo_to_dict(conninfo)
+    url = f"postgresql://{p.get('user', 'postgres')}@{p.get('host', '127.0.0.1')}:{p.get('port', 5432)}/{p['dbname']}"
+    files = tmp_path_factory.mktemp("http-files")
+    server = ServerProcess(url, log=files / "server.log", extra=("--files-dir", str(files))).start()
+    yield server, conninfo
+    server.stop()
+
+
+@pytest.fixture
+def store(http_server: tuple[ServerProcess, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An HttpStore over an emptied database; the spool is the test's own TRACKKIT_DIR."""
+    import psycopg
+
+    from trackkit._http_store import HttpStore
+
+    server, conninfo = http_server
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("TRUNCATE runs CASCADE")
+    monkeypatch.setenv("TRACKKIT_SYNC_INTERVAL", "0.05")
+    return HttpStore(server.url)
+
+
+# What the HTTP store does not do yet (each a known gap of the first server slice, strict: fixing it flips the test):
+_ASYNC = "writes reach the server through the sender, within TRACKKIT_SYNC_INTERVAL, not at once"
+test_a_run_being_written_is_running_until_it_finishes = pytest.mark.xfail(reason=_ASYNC, strict=True)(  # noqa: F405
+    test_a_run_being_written_is_running_until_it_finishes)  # noqa: F405
+test_an_edit_shows_in_the_next_query = pytest.mark.xfail(  # noqa: F405
+    reason="the server's PATCH takes tags and notes only; config and summary edits are not sent yet", strict=True)(
+    test_an_edit_shows_in_the_next_query)  # noqa: F405
+test_files_are_put_replaced_listed_and_read = pytest.mark.xfail(  # noqa: F405
+    reason="file upload to the server is not built yet", strict=True)(test_files_are_put_replaced_listed_and_read)  # noqa: F405
+test_system_metrics_are_a_stream_apart_from_history = pytest.mark.xfail(  # noqa: F405
+    reason="the sender does not ship system metrics yet", strict=True)(test_system_metrics_are_a_stream_apart_from_history)  # noqa: F405
