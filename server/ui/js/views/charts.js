@@ -218,6 +218,11 @@ export class ChartPanel {
       plotBox.appendChild(notice("no points"));
       return chart;
     }
+    if (shaped.data[0].length === 1) { // one point per run: a value, not a curve
+      plotBox.appendChild(h("ul", { class: "single-points" }, shaped.runs.map((id, i) =>
+        h("li", {}, `${names.get(id)}: ${formatValue(shaped.data[1 + i * 4][0])} at ${this.xKey()} ${formatValue(shaped.data[0][0])}`))));
+      return chart;
+    }
     const fg = cssVar("--muted");
     const gridColour = cssVar("--grid");
     const series = [{ label: this.xKey() }];
