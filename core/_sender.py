@@ -222,11 +222,8 @@ class RunSender:
 
     def rows_left(self) -> int:
         """Complete rows in the spool not committed by the server yet."""
-        if self.offset is None:
-            try:
-                self.connect()
-            except Exception:
-                return _count_lines(self.history)
+        if self.offset is None:  # never reached the server: all of it (no network here, finish() must not wait)
+            return _count_lines(self.history)
         return self._count_from(self._position)
 
     def _count_from(self, position: int) -> int:
@@ -357,6 +354,7 @@ class SendingSink:
         self.sender = RunSender(client, spool, project, run_id)
         self._pid = os.getpid()
         self._closing = threading.Event()
+        self._abandoned = threading.Event()  # finish() stopped waiting: the rest is for `trackkit sync`
         self._wake = threading.Event()
         self._warned: set[str] = set()
         self._stopped_reason: str | None = None
@@ -405,7 +403,7 @@ class SendingSink:
         heartbeat = max(1.0, self.sender.spool.heartbeat_timeout / 3)
         backoff = 0.0
         where = f"run {self.sender.project}/{self.sender.run_id}"
-        while True:
+        while not self._abandoned.is_set():
             closing = self._closing.is_set()
             sent = 0
             if self.sender.writer is None and not closing:  # run.json of this process not written yet
@@ -458,9 +456,13 @@ class SendingSink:
         self._closing.set()
         self._wake.set()
         self._thread.join(_setting("TRACKKIT_SYNC_TIMEOUT", 30.0))
+        if self._thread.is_alive():  # no thread outlives its run: what is left waits in the spool
+            self._abandoned.set()
+            self._wake.set()
         try:
-            left = self.sender.rows_left() if self._thread.is_alive() or self._stopped_reason else 0
-            done = not self._thread.is_alive() and not self._stopped_reason and self.sender.caught_up()
+            alive = self._thread.is_alive()
+            left = self.sender.rows_left() if alive or self._stopped_reason else 0
+            done = not alive and not self._stopped_reason and self.sender.caught_up()
         except Exception:
             left, done = _count_lines(self.sender.history), False
         if not done:
