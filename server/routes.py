@@ -166,6 +166,34 @@ async def keys(request: Request) -> Response:
     return json_response({"keys": await run_in_threadpool(_store(request).history_keys, project, run_id)})
 
 
+def _run_pairs(body: Any) -> list[list[str]]:
+    run_list = body.get("runs") if isinstance(body, dict) else None
+    if not (isinstance(run_list, list) and all(isinstance(r, list) and len(r) == 2 and all(isinstance(s, str) for s in r)
+                                               for r in run_list)):
+        raise ApiError(400, "bad_request", 'runs must be a list of ["project", "run_id"] pairs')
+    if len(run_list) > MAX_SAMPLE_RUNS:
+        raise ApiError(413, "too_large", f"at most {MAX_SAMPLE_RUNS} runs per request")
+    return run_list
+
+
+async def keys_many(request: Request) -> Response:
+    run_list = _run_pairs(await _json_body(request))
+    store = _store(request)
+
+    def collect() -> list[dict[str, Any]]:
+        from trackkit import RunNotFoundError
+
+        out = []
+        for project, run_id in run_list:
+            try:
+                out.append({"project": project, "id": run_id, "keys": store.history_keys(project, run_id)})
+            except RunNotFoundError as error:
+                out.append({"project": project, "id": run_id, "keys": {}, "error": str(error)})
+        return out
+
+    return json_response({"runs": await run_in_threadpool(collect)})
+
+
 def _sample_args(get: Callable[[str], Any]) -> dict[str, Any]:
     samples = get("samples")
     try:
@@ -195,12 +223,7 @@ async def sample_many(request: Request) -> Response:
     body = await _json_body(request)
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", 'send {"runs": [["project", "run"], ...], "keys": [...]}')
-    run_list, keys = body.get("runs"), body.get("keys")
-    if not (isinstance(run_list, list) and all(isinstance(r, list) and len(r) == 2 and all(isinstance(s, str) for s in r)
-                                               for r in run_list)):
-        raise ApiError(400, "bad_request", 'runs must be a list of ["project", "run_id"] pairs')
-    if len(run_list) > MAX_SAMPLE_RUNS:
-        raise ApiError(413, "too_large", f"at most {MAX_SAMPLE_RUNS} runs per request")
+    run_list, keys = _run_pairs(body), body.get("keys")
     if not (isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys)):
         raise ApiError(400, "bad_request", "keys must be a non-empty list of key names")
     args = _sample_args(body.get)
@@ -296,6 +319,7 @@ ROUTES: list[tuple[str, str, Callable[[Request], Any], str, tuple[str, ...]]] = 
     ("PATCH", _RUN, edit_run, "Edit tags and notes (403 when read-only)", ()),
     ("GET", _RUN + "/keys", keys, "Every key of the run's history with count, first and last step, type", ()),
     ("GET", _RUN + "/sample", sample, "Min/max buckets of keys along x", ("keys", "x", "samples", "start", "stop")),
+    ("POST", "/keys", keys_many, "History keys of many runs at once", ()),
     ("POST", "/sample", sample_many, "Min/max buckets of keys for many runs at once", ()),
     ("GET", _RUN + "/history", history, "History rows, unsampled",
      ("keys", "min_step", "max_step", "limit", "offset", "include_superseded")),

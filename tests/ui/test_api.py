@@ -171,3 +171,13 @@ def test_run_files_download_as_attachments_and_names_cannot_escape(server: Any, 
     response.read()
     assert response.status in (400, 404)
     connection.close()
+
+
+def test_keys_of_many_runs_in_one_request(server: Any, store: Any) -> None:
+    """POST /keys answers each run's history keys (a chart of 100 runs asks once, not 100 times)."""
+    _, runs = store
+    status, _, body = server.request("POST", "/api/v1/keys", {"runs": [["demo", runs["lr-0.1"]["id"]], ["demo", "missing"]]})
+    assert status == 200
+    first, missing = body["runs"]
+    assert first["keys"]["loss"]["count"] == 3000 and first["keys"]["loss"]["type"] == "number"
+    assert missing["keys"] == {} and "missing" in missing["error"]

@@ -80,6 +80,7 @@ export const api = {
   run: (project, run) => request("GET", runPath(project, run)),
   editRun: (project, run, changes) => request("PATCH", runPath(project, run), changes),
   keys: (project, run) => request("GET", runPath(project, run) + "/keys"),
+  keysMany: (runs) => request("POST", "/keys", { runs }),
   sampleMany: (runs, keys, { x, samples, start, stop } = {}) => request("POST", "/sample", { runs, keys, x, samples, start, stop }),
   systemSample: (project, run, samples) => request("GET", runPath(project, run) + "/system/sample" + query({ samples })),
   importance: (project, metric, q) => request("GET", `/projects/${enc(project)}/importance` + query({ metric, q })),

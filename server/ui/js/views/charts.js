@@ -93,7 +93,7 @@ export class ChartPanel {
     if (!quiet) this.status.textContent = "loading…";
     try {
       const members = this.members();
-      const keyMaps = await Promise.all(members.map((r) => this.keysOf(r)));
+      const keyMaps = await this.keysOf(members);
       const metrics = numericKeys(keyMaps);
       this.fillAxes(metrics);
       const shown = metrics.filter((m) => metricMatches(m, this.params.metric) && m !== this.xKey());
@@ -110,10 +110,15 @@ export class ChartPanel {
     }
   }
 
-  async keysOf(run) {
-    const id = run.project + "/" + run.id;
-    if (!this.keyCache.has(id)) this.keyCache.set(id, api.keys(run.project, run.id).then((r) => r.keys));
-    return this.keyCache.get(id);
+  /** Each run's history keys, fetched in one request for the runs not seen yet. */
+  async keysOf(runs) {
+    const missing = runs.filter((r) => !this.keyCache.has(r.project + "/" + r.id));
+    if (missing.length) {
+      const answer = api.keysMany(missing.map((r) => [r.project, r.id]));
+      missing.forEach((r, i) => this.keyCache.set(r.project + "/" + r.id, answer.then((a) => a.runs[i].keys)));
+      answer.catch(() => missing.forEach((r) => this.keyCache.delete(r.project + "/" + r.id))); // try again next time
+    }
+    return Promise.all(runs.map((r) => this.keyCache.get(r.project + "/" + r.id)));
   }
 
   xKey() {
