@@ -140,3 +140,12 @@ def test_csv_quotes_and_defuses_formulas(js: Any) -> None:
     expected = 'a,b\r\n1,"say ""hi"", ok"\r\n\'=cmd(),\r\n'
     assert js("export.js", "toCsv", ["a", "b"], [[1, 'say "hi", ok'], ["=cmd()", None]]) == expected
     assert js("export.js", "fileName", "val/loss <x>", "csv") == "val_loss_x.csv"
+
+
+def test_svg_export_keeps_names_as_text(js: Any) -> None:
+    """A run named like markup stays text in the SVG (escaped by the serialiser), no element from it."""
+    chart = {"x": "_step", "runs": ["p/a"], "smoothing": 0, "data": [[0, 1], [1, 2], [1, 2], [0.5, 1.5], [1.5, 2.5]]}
+    svg = js("export.js", "chartSvg", chart, {"p/a": "<img src=x onerror=alert(1)>"}, {"p/a": "#123456"}, "loss")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in svg
+    assert "<img" not in svg
+    assert svg.count("<polyline") == 1 and svg.count("<polygon") == 1

@@ -359,3 +359,7 @@ def test_export_the_table_as_csv_and_a_chart_as_csv_json_png(page: Any, store: A
     with page.expect_download() as chart_png:
         page.click(".chart-card[data-metric='loss'] button[data-export='png']")
     assert Path(chart_png.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with page.expect_download() as chart_svg:
+        page.click(".chart-card[data-metric='loss'] button[data-export='svg']")
+    svg = Path(chart_svg.value.path()).read_text()
+    assert svg.startswith("<svg") and "<polyline" in svg and ">lr-0.1</text>" in svg

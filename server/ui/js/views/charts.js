@@ -4,7 +4,7 @@
 
 import { api } from "../api.js";
 import { h, notice, replace } from "../dom.js";
-import { chartTable, fileName, saveBlob, toCsv } from "../export.js";
+import { chartSvg, chartTable, fileName, saveBlob, toCsv } from "../export.js";
 import { groupSeries } from "../group.js";
 import { chartColumns, metricMatches, numericKeys, pointsLabel } from "../series.js";
 import { formatValue } from "../table.js";
@@ -209,14 +209,14 @@ export class ChartPanel {
       return old;
     }
     if (old && old.plot) old.plot.destroy();
-    const chart = { structure, shaped, zoomed: false };
+    const chart = { structure, shaped, zoomed: false, colours: shaped.runs.map((id) => colours.get(id)) };
     const hover = h("div", { class: "chart-hover" });
     const plotBox = h("div", { class: "chart-plot" });
     chart.points = h("span", { class: "points" }, pointsLabel(shaped.drawn, shaped.total));
     const exportAs = (kind) => this.exportChart(chart, metric, names, kind);
     chart.card = h("div", { class: "chart-card", "data-metric": metric },
       h("div", { class: "chart-title" }, h("span", { class: "metric" }, metric), chart.points,
-        h("span", { class: "exports" }, ["csv", "json", "png"].map((kind) =>
+        h("span", { class: "exports" }, ["csv", "json", "png", "svg"].map((kind) =>
           h("button", { type: "button", class: "link", "data-export": kind, title: `download this chart as ${kind.toUpperCase()}`,
             onclick: () => exportAs(kind) }, kind)))), plotBox, hover);
     if (!shaped.runs.length) {
@@ -296,6 +296,9 @@ export class ChartPanel {
     if (kind === "png") {
       const canvas = chart.card.querySelector("canvas");
       if (canvas) canvas.toBlob((blob) => saveBlob(blob, fileName(metric, "png")), "image/png");
+    } else if (kind === "svg") {
+      const colours = Object.fromEntries(shown.runs.map((id, i) => [id, chart.colours[i]]));
+      saveBlob(new Blob([chartSvg(shown, labels, colours, metric)], { type: "image/svg+xml" }), fileName(metric, "svg"));
     } else if (kind === "csv") {
       const { headers, rows } = chartTable(shown, labels);
       saveBlob(new Blob([toCsv(headers, rows)], { type: "text/csv" }), fileName(metric, "csv"));
