@@ -141,18 +141,22 @@ def _patch(name: str) -> None:
                 _local.busy = False
         return result
 
+    underneath = stream.__dict__.get("write") if hasattr(stream, "__dict__") else None  # another tool's wrap
     try:
         stream.write = write
     except (AttributeError, TypeError):  # a stream without instance attributes: leave it alone
         return
-    _patched[name] = (stream, write)
+    _patched[name] = (stream, write, underneath)
 
 
 def _unpatch(name: str) -> None:
-    stream, write = _patched.pop(name)
+    stream, write, underneath = _patched.pop(name)
     try:
         if stream.__dict__.get("write") is write:
-            del stream.write  # the class's own write shows through again
+            if underneath is not None:
+                stream.write = underneath  # another tool wrapped write before us: give it back
+            else:
+                del stream.write  # the class's own write shows through again
     except (AttributeError, TypeError):
         pass
 

@@ -197,8 +197,7 @@ class RunContext:
     def _collect(self) -> None:
         self._done.wait(START_DELAY)  # let init return first: its caller, not this thread, gets the GIL
         try:
-            with no_fork():  # imports, git and NVML finish before a fork, never across one
-                self._collect_facts()
+            self._collect_facts()
         except Exception as error:  # pragma: no cover - every reader below already swallows its errors
             self._say(f"trackkit: could not read the run context ({type(error).__name__}: {error}).")
         finally:
@@ -207,16 +206,19 @@ class RunContext:
             self._put_console()
 
     def _collect_facts(self) -> None:
-        from . import _environment
-
         settings, facts = self._settings, {}
-        if not settings.disable_meta:
+        requirements = ""
+        with no_fork():  # everything that imports (or starts NVML) ends before a fork, never spans one
+            from . import _environment
             from ._system_metrics import gpu_facts
 
-            facts.update(_environment.environment_facts())
-            facts.update(gpu_facts())
-            facts["frameworks"] = _environment.framework_versions()
-        if not settings.disable_git:
+            if not settings.disable_meta:
+                facts.update(_environment.environment_facts())
+                facts.update(gpu_facts())
+                facts["frameworks"] = _environment.framework_versions()
+            if not settings.disable_requirements:
+                requirements = _environment.requirements_text()
+        if not settings.disable_git:  # subprocesses only: no lock, so a slow git never delays a fork
             found = _environment.git_facts(self._cwd, max_diff_bytes=int(settings.git_diff_max_bytes or 0))
             if found is not None:
                 git, diff = found
@@ -225,8 +227,8 @@ class RunContext:
                     self._put("diff.patch", diff)
         if facts:
             self._run._update_meta(**facts)
-        if not settings.disable_requirements:
-            self._put("requirements.txt", _environment.requirements_text().encode("utf-8"))
+        if requirements:
+            self._put("requirements.txt", requirements.encode("utf-8"))
 
     # -- store writes, all on the run's writer thread --------------------------------------------
     def _emit_system(self, rows: list[dict[str, Any]]) -> None:

@@ -344,3 +344,36 @@ def test_trackkit_show_prints_the_context(repo: Path, capsys: pytest.CaptureFixt
     data = json.loads(capsys.readouterr().out)
     assert [f["name"] for f in data["files"]] == ["diff.patch", "requirements.txt"]
     assert data["system_metrics"]["samples"] == 1 and data["metadata"]["git"]["branch"] == "main"
+
+
+# -- console (in process; the fresh-process checks are in test_console_and_exit_codes.py) ------
+def test_console_log_resolves_carriage_returns_and_stops_at_its_cap(tmp_path: Path) -> None:
+    """A redrawn line keeps its last state, \\r\\n is a plain line end, and the cap is marked once."""
+    from trackkit._console import ConsoleLog
+
+    log = ConsoleLog(str(tmp_path / "out.log"), max_bytes=60)
+    for text in ("\r 10%", "\r 50%", "\r100%\n", "dos line\r\n", "part", "ial\n", "x" * 80 + "\n", "more\n"):
+        log.feed("stderr", text)
+    log.close()
+    assert (tmp_path / "out.log").read_text().splitlines() == [
+        "100%", "dos line", "partial", "[trackkit: output.log stops here, at its limit of 60 bytes]"]
+
+
+def test_console_capture_gives_back_a_write_another_tool_wrapped_first() -> None:
+    """A write wrapped before init (another logger's tee) still works during the run and is restored after."""
+    stream = sys.stdout
+    seen: list[str] = []
+    original = stream.write
+
+    def other_tee(text: str) -> int:
+        seen.append(text)
+        return original(text)
+
+    stream.write = other_tee  # type: ignore[method-assign]
+    try:
+        with trackkit.init(project="p") as run:
+            print("during the run")
+        assert vars(stream)["write"] is other_tee and "during the run" in "".join(seen)
+    finally:
+        del stream.write
+    assert trackkit.Api().run(f"p/{run.id}").file("output.log").read_text() == "during the run\n"
