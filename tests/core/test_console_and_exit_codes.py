@@ -16,17 +16,23 @@ import trackkit
 
 CONSOLE_SCRIPT = """
 import logging, sys, trackkit
+from rich.console import Console
+from rich.progress import track
 from tqdm import tqdm
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")  # its handler holds sys.stderr already
 log = logging.getLogger("train")
 streams = lambda: [(id(s), s.isatty(), s.fileno(), s.encoding, type(s)) for s in (sys.stdout, sys.stderr)]
-before = streams()
+rich = Console()
+before = streams(), (rich.is_terminal, rich.width, rich.encoding)
 run = trackkit.init(project="p")
-assert streams() == before, "the streams must stay the same objects with the same answers"
+assert (streams(), (rich.is_terminal, rich.width, rich.encoding)) == before, "the streams must answer as before"
 print("epoch 1: loss=0.5")
 log.info("from logging")
 for _ in tqdm(range(3), file=sys.stderr, ascii=True, mininterval=0, desc="train"):
+    pass
+rich.print("[bold]rich line[/bold]")
+for _ in track(range(3), description="rich bar", console=rich):
     pass
 sys.stdout.write("ünïcode and a line without its newline")
 run.finish()
@@ -46,8 +52,8 @@ def _run_bytes(tmp_path: Path, code: str, **env: str) -> subprocess.CompletedPro
 
 
 def test_console_output_is_unchanged_and_copied_to_output_log(tmp_path: Path) -> None:
-    """The terminal gets the same bytes with capture on and off; output.log holds prints, logging and the
-    last state of a tqdm bar, and nothing printed after finish."""
+    """The terminal gets the same bytes with capture on and off; output.log holds prints, logging, the
+    last state of a tqdm bar and rich's output, and nothing printed after finish."""
     captured = _run_bytes(tmp_path, CONSOLE_SCRIPT, TRACKKIT_RUN_ID="on")
     plain = _run_bytes(tmp_path, CONSOLE_SCRIPT, TRACKKIT_RUN_ID="off", TRACKKIT_CONSOLE="off")
     assert captured.stdout == plain.stdout
@@ -57,7 +63,8 @@ def test_console_output_is_unchanged_and_copied_to_output_log(tmp_path: Path) ->
     log = trackkit.Api().run("p/on").file("output.log").read_text().splitlines()
     assert log[0] == "epoch 1: loss=0.5" and log[1] == "INFO from logging"
     assert log[2].startswith("train: 100%|") and "3/3" in log[2]
-    assert log[3:] == ["ünïcode and a line without its newline"]
+    assert log[3] == "rich line" and log[4].startswith("rich bar ━") and "100%" in log[4]
+    assert log[5:] == ["ünïcode and a line without its newline"]
     assert "output.log" not in [f.name for f in trackkit.Api().run("p/off").files()]
 
 
