@@ -69,6 +69,9 @@ def test_system_metrics_with_real_psutil_form_their_own_stream() -> None:
     assert [sorted(k for k in row if not k.startswith("_")) for row in stored.scan_history()] == [["loss"]]
     frame = stored.system_metrics(keys=["cpu"])
     assert list(frame.columns) == ["_timestamp", "_runtime", "cpu"] and len(frame) == len(rows)
+    bucketed = stored.system_metrics(keys=["proc.memory.rssMB"], samples=2, pandas=False)
+    assert 1 <= len(bucketed) <= 2
+    assert all(b["proc.memory.rssMB/min"] <= b["proc.memory.rssMB"] <= b["proc.memory.rssMB/max"] for b in bucketed)
 
 
 def test_a_run_shorter_than_the_interval_still_gets_one_sample() -> None:
