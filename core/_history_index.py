@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from itertools import groupby
 from typing import Any
 
+from ._jsonl import decode_array
 from ._store import CHECKPOINT_KEY, REPLACES_KEY, KeyInfo
 
 __all__ = ["AXES", "INDEX_DIR", "IndexCache", "IndexState", "IndexWriter", "load_index"]
@@ -470,7 +471,7 @@ def _read_state(index_dir: str, history_path: str, history_size: int) -> IndexSt
 def _parse_lines(body: bytes) -> list[dict[str, Any]]:
     """The rows of complete JSON lines (one C-level parse; line by line if one is damaged)."""
     try:
-        rows = json.loads(b"[" + body[:-1].replace(b"\n", b",") + b"]")
+        rows = decode_array(b"[" + body[:-1].replace(b"\n", b",") + b"]")
     except ValueError:
         rows = []
         for line in body.split(b"\n"):

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["encode_row", "encode_rows"]
+__all__ = ["decode_array", "encode_row", "encode_rows"]
 
 _slow: Callable[[Any], str] = json.JSONEncoder(allow_nan=True, separators=(",", ":"), default=repr).encode
 _fast: Callable[[Any], bytes] | None = None
@@ -60,3 +60,26 @@ def encode_rows(rows: Sequence[dict[str, Any]]) -> bytes:
                 return payload
         return b"".join([encode_row(row) + b"\n" for row in rows])
     return ("\n".join([_slow(row) for row in rows]) + "\n").encode("utf-8")  # pragma: no cover - no orjson
+
+
+_fast_loads: Callable[[bytes], Any] | None = None
+
+
+def decode_array(text: bytes) -> Any:
+    """``json.loads`` of a JSON array (the history's lines joined by commas), with orjson when no
+    ``NaN``/``Infinity`` literal can be in it (orjson refuses them); raises ``ValueError`` like json.
+    About four times faster than the standard library on rows of scalars."""
+    global _fast_loads
+    if b"NaN" not in text and b"Infinity" not in text:
+        if _fast_loads is None:
+            try:
+                import orjson
+
+                _fast_loads = orjson.loads
+            except ImportError:  # pragma: no cover - orjson is installed with trackkit
+                _fast_loads = json.loads
+        try:
+            return _fast_loads(text)
+        except ValueError:  # big ints, odd escapes: the standard library decides
+            pass
+    return json.loads(text)

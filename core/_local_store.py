@@ -129,7 +129,9 @@ def read_history(path: str, include_superseded: bool = False) -> tuple[list[dict
     complete = data.endswith(b"\n")
     body = data if complete else data[: data.rfind(b"\n") + 1]
     try:  # fast path: one C-level parse of the whole file
-        rows = json.loads(b"[" + body[:-1].replace(b"\n", b",") + b"]") if body else []  # body ends in one \n
+        from ._jsonl import decode_array  # orjson where no NaN/Infinity literal is (H3a)
+
+        rows = decode_array(b"[" + body[:-1].replace(b"\n", b",") + b"]") if body else []  # body ends in one \n
         skipped = [] if complete else [body.count(b"\n") + 1]
         return _resolved(rows, data, include_superseded), skipped, not complete
     except ValueError:
