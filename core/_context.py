@@ -22,15 +22,11 @@ metadata and NVML are read on a helper thread, and every store write goes throug
 
 from __future__ import annotations
 
-import dataclasses
-import glob
 import os
-import shutil
 import sys
-import tempfile
 import threading
 from collections.abc import Mapping
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, cast
 
 from . import _console, _exit_hooks
 from ._errors import UsageError
@@ -48,8 +44,7 @@ START_DELAY = 0.05
 _CONSOLE_MODES = ("auto", "wrap", "off")
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Run-context settings for ``trackkit.init(settings=...)``: a ``Settings`` or a dict with these keys.
 
     A field left ``None`` comes from its ``TRACKKIT_*`` variable, else the default.
@@ -104,7 +99,7 @@ def resolve_context_settings(settings: Settings | Mapping[str, Any] | None) -> S
     if settings is None:
         given: dict[str, Any] = {}
     elif isinstance(settings, Settings):
-        given = {k: v for k, v in dataclasses.asdict(settings).items() if v is not None}
+        given = {k: v for k, v in settings._asdict().items() if v is not None}
     elif isinstance(settings, Mapping):
         given = {k: v for k, v in settings.items() if v is not None}
         unknown = sorted(set(given) - set(_DEFAULTS))
@@ -177,6 +172,8 @@ class RunContext:
         _exit_hooks.install()
         if settings.console != "off" and self._can_put:
             try:
+                import tempfile
+
                 self._tmpdir = tempfile.mkdtemp(prefix="trackkit-console-")
                 self._console = _console.ConsoleLog(os.path.join(self._tmpdir, "output.log"), int(settings.console_max_bytes or 0))
                 _console.attach(self._console)
@@ -269,6 +266,8 @@ class RunContext:
             source = store.open_file(self._run.project, self._run.id, "output.log")
         except Exception:  # no earlier output
             return
+        import shutil
+
         with source, open(target, "wb") as out:
             shutil.copyfileobj(source, out, 1 << 20)
 
@@ -297,13 +296,19 @@ class RunContext:
                     self._put_console()
             tmpdir = self._tmpdir
             if tmpdir is not None:
-                self._writer.submit(lambda: shutil.rmtree(tmpdir, ignore_errors=True))
+                self._writer.submit(lambda: _remove_dir(tmpdir))
         except Exception as error:  # pragma: no cover - finish must go on
             self._say(f"trackkit: could not stop the run context cleanly ({type(error).__name__}: {error}).")
 
     def _say(self, message: str) -> None:
         if not self._quiet:
             _stderr(message)
+
+
+def _remove_dir(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _stderr(message: str) -> None:
@@ -353,6 +358,8 @@ def start_run_context(run: Run, settings: Settings) -> RunContext | None:
 def save_file(run: Run, path: str | os.PathLike[str], name: str | None = None) -> list[str]:
     """``Run.save``: put files into the run (a path or a glob pattern); returns the names stored."""
     pattern = os.fspath(path)
+    import glob
+
     matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
     matches = [m for m in matches if os.path.isfile(m)]
     if not matches:
