@@ -268,8 +268,16 @@ class RunContext:
             return
         import shutil
 
-        with source, open(target, "wb") as out:
-            shutil.copyfileobj(source, out, 1 << 20)
+        try:
+            with source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+        except OSError as error:  # a failed copy must not block the writer's queue with retries
+            self._say(f"trackkit: could not read the earlier output.log of run {self._run.id} ({error}); "
+                      f"it will hold this session's output only.")
+            try:
+                os.unlink(target)
+            except OSError:
+                pass
 
     # -- finish --------------------------------------------------------------------------------
     def stop(self, exit_code: int | None = None) -> None:
