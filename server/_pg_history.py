@@ -23,6 +23,7 @@ from typing import Any
 from trackkit._store import CHECKPOINT_KEY, REPLACES_KEY, REWIND_KEY
 
 from ._pg_json import dumps
+from ._pg_rollups import add_blocks, rebuild_blocks
 
 __all__ = ["AXES", "first_x_seq", "ingest_rows", "key_seen", "key_type", "recount_keys", "sample_key", "x_bounds"]
 
@@ -135,17 +136,22 @@ def ingest_rows(conn: Any, run_pk: int, first_seq: int, rows: Sequence[dict[str,
                  for key, seq, step, value in zip(point_keys, point_seqs, point_steps, point_values)]
         _copy(conn, "COPY history_points (run_pk, key_id, seq, step, value) FROM STDIN", lines)
     names = list(stats)
-    conn.execute(
+    added = dict.fromkeys(names, 0)
+    for key in point_keys:
+        added[key] += 1
+    numbered = conn.execute(
         "UPDATE history_keys k SET count = k.count + u.count, first_step = coalesce(k.first_step, u.first_step), "
         "last_step = coalesce(u.last_step, k.last_step), types = k.types | u.types, "
-        "min_value = least(k.min_value, u.low), max_value = greatest(k.max_value, u.high) "
-        "FROM unnest(%s::int[], %s::bigint[], %s::bigint[], %s::bigint[], %s::smallint[], %s::float8[], %s::float8[]) "
-        "AS u(key_id, count, first_step, last_step, types, low, high) "
-        "WHERE k.run_pk = %s AND k.key_id = u.key_id",
+        "min_value = least(k.min_value, u.low), max_value = greatest(k.max_value, u.high), points = k.points + u.points "
+        "FROM unnest(%s::int[], %s::bigint[], %s::bigint[], %s::bigint[], %s::smallint[], %s::float8[], %s::float8[], "
+        "%s::bigint[]) AS u(key_id, count, first_step, last_step, types, low, high, points) "
+        "WHERE k.run_pk = %s AND k.key_id = u.key_id RETURNING k.key_id, k.points - u.points",
         ([key_ids[n] for n in names], [stats[n].count for n in names], [stats[n].first_step for n in names],
          [stats[n].last_step for n in names], [stats[n].types for n in names], [stats[n].low for n in names],
-         [stats[n].high for n in names], run_pk),
-    )
+         [stats[n].high for n in names], [added[n] for n in names], run_pk),
+    ).fetchall()
+    if point_values:
+        add_blocks(conn, run_pk, dict(numbered), [key_ids[k] for k in point_keys], point_seqs, point_steps, point_values)
     if replaced or last_checkpoint:
         _drop_checkpoints(conn, run_pk, sorted(replaced), last_checkpoint)
     if rewinds:
@@ -203,6 +209,7 @@ def _drop_checkpoints(conn: Any, run_pk: int, replaced: list[str], last: dict[st
     if not dropped:
         return
     conn.execute("UPDATE history_points SET dropped = true WHERE run_pk = %s AND seq = ANY(%s::bigint[])", (run_pk, dropped))
+    rebuild_blocks(conn, run_pk, dropped)
     conn.execute(
         "UPDATE history_keys k SET count = k.count - d.n FROM (SELECT key, count(*) AS n FROM history_rows h, "
         "json_object_keys(h.data) AS key WHERE h.run_pk = %s AND h.seq = ANY(%s::bigint[]) GROUP BY key) AS d "
@@ -256,6 +263,7 @@ def _supersede(conn: Any, run_pk: int, rewinds: list[tuple[int, int]]) -> None:
             changed = True
             conn.execute("UPDATE history_points SET superseded = true WHERE run_pk = %s AND seq = ANY(%s::bigint[])",
                          (run_pk, seqs))
+            rebuild_blocks(conn, run_pk, seqs)
     if changed:
         recount_keys(conn, run_pk)
 

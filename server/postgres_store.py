@@ -35,7 +35,7 @@ from trackkit._store import (
 )
 
 from . import _pg_json
-from ._pg_history import AXES, first_x_seq, ingest_rows, key_seen, key_type, sample_key, x_bounds
+from ._pg_history import AXES, ingest_rows, key_type
 from ._pg_query import STATE_SQL, Compiler, flatten
 from .files import FileStore, LocalFileStore, check_file_name
 
@@ -544,51 +544,38 @@ class PostgresStore:
         stop: float | None = None,
         include_superseded: bool = False,
     ) -> dict[str, SampledSeries]:
-        from trackkit._sampling import check_sample_args, empty_series
+        found = self.sample_history_many([(project, run_id)], keys, x=x, samples=samples, start=start, stop=stop,
+                                         include_superseded=include_superseded)[0]
+        if found is None:
+            raise RunNotFoundError(f"no run {project}/{run_id} in {self.location}.")
+        return found
+
+    def sample_history_many(
+        self,
+        runs: Sequence[tuple[str, str]],
+        keys: Sequence[str],
+        x: str = "_step",
+        samples: int = 1000,
+        start: float | None = None,
+        stop: float | None = None,
+        include_superseded: bool = False,
+    ) -> list[dict[str, SampledSeries] | None]:
+        """``sample_history`` of several runs ``(project, run_id)`` with one range (so their buckets
+        line up), in one pass over the database; None for a run that does not exist."""
+        from trackkit._sampling import check_sample_args
+
+        from ._pg_sampling import sample_runs
 
         check_sample_args(keys, x, samples, start, stop)
-        wanted = list(dict.fromkeys(keys))
+        pairs = [(str(project), str(run_id)) for project, run_id in runs]
         with self.pool.connection() as conn:
-            run_pk = self._run_pk(conn, project, run_id)
-            ids = dict(conn.execute(
-                "SELECT key, key_id FROM history_keys WHERE run_pk = %s AND count > 0 AND key = ANY(%s::text[])",
-                (run_pk, [*wanted, x])).fetchall())
-            low, high = start, stop
-            if low is None or high is None:  # the run's first and last x
-                if include_superseded:  # counted from the rows (rare)
-                    bounds = x_bounds(conn, run_pk, x, ids.get(x), include_superseded=True)
-                else:  # kept at ingest
-                    bounds = conn.execute("SELECT min_value, max_value FROM history_keys WHERE run_pk = %s AND key = %s",
-                                          (run_pk, x)).fetchone()
-                low = low if low is not None else (bounds[0] if bounds else None)
-                high = high if high is not None else (bounds[1] if bounds else None)
-            first_seq = 0
-            if x not in AXES:  # rows before the metric's first value are skipped, their keys too
-                found = first_x_seq(conn, run_pk, ids.get(x), include_superseded=include_superseded)
-                if found is None:
-                    return {}
-                first_seq = found
-            result: dict[str, SampledSeries] = {}
-            for key in wanted:
-                if key not in ids or key in AXES:
-                    continue
-                if not key_seen(conn, run_pk, key, ids[key], x, first_seq, include_superseded=include_superseded):
-                    continue
-                series = empty_series(key, x, low, high)
-                result[key] = series
-                if low is None or high is None or high < low:
-                    continue
-                for _, bx, first, last, lo, hi, count, nan in sample_key(
-                        conn, run_pk, ids[key], x, ids.get(x), samples, low, high, include_superseded):
-                    series["x"].append(bx)
-                    series["first"].append(first)
-                    series["last"].append(last)
-                    series["min"].append(lo)
-                    series["max"].append(hi)
-                    series["count"].append(int(count))
-                    series["nan"].append(int(nan))
-                    series["total"] += int(count)
-        return result
+            pks = dict(((project, run_id), pk) for project, run_id, pk in conn.execute(
+                "SELECT r.project, r.run_id, r.pk FROM runs r JOIN unnest(%s::text[], %s::text[]) AS u(project, run_id) "
+                "ON r.project = u.project AND r.run_id = u.run_id WHERE r.meta IS NOT NULL",
+                ([p for p, _ in pairs], [r for _, r in pairs])))
+            present = list(dict.fromkeys(pks[pair] for pair in pairs if pair in pks))
+            series = dict(zip(present, sample_runs(conn, present, keys, x, samples, start, stop, include_superseded)))
+        return [series[pks[pair]] if pair in pks else None for pair in pairs]
 
     def scan_system(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
         with self.pool.connection() as conn:

@@ -1,0 +1,92 @@
+"""``sample_history`` of the PostgreSQL store for one run or many: which keys each run has, its
+sampling range, then the buckets.
+
+Along ``_step`` (rows readers see by default) every key of every run is sampled by one statement
+over the rollups (``_pg_rollups``). The other axes (``_timestamp``, ``_runtime``, a metric) and
+``include_superseded=True`` keep the exact per-point path of ``_pg_history``, one statement per key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from trackkit._store import SampledSeries
+
+from ._pg_history import AXES, first_x_seq, key_seen, sample_key, x_bounds
+from ._pg_rollups import sample_step
+
+__all__ = ["sample_runs"]
+
+
+def _fill(series: SampledSeries, buckets: list[tuple[Any, ...]]) -> None:
+    for bx, first, last, lo, hi, count, nan in buckets:
+        series["x"].append(bx)
+        series["first"].append(first)
+        series["last"].append(last)
+        series["min"].append(lo)
+        series["max"].append(hi)
+        series["count"].append(int(count))
+        series["nan"].append(int(nan))
+        series["total"] += int(count)
+
+
+def sample_runs(conn: Any, run_pks: Sequence[int], keys: Sequence[str], x: str, samples: int, start: float | None,
+                stop: float | None, include_superseded: bool) -> list[dict[str, SampledSeries]]:
+    """The series of ``keys`` for each run in ``run_pks`` (arguments already checked), in that order."""
+    from trackkit._sampling import empty_series
+
+    wanted = list(dict.fromkeys(keys))
+    known: dict[int, dict[str, tuple[int, int, Any, Any, bool]]] = {pk: {} for pk in run_pks}
+    for run_pk, key, key_id, count, low, high, has_blocks in conn.execute(
+        "SELECT k.run_pk, k.key, k.key_id, k.count, k.min_value, k.max_value, EXISTS (SELECT 1 FROM history_blocks b "
+        "WHERE b.run_pk = k.run_pk AND b.key_id = k.key_id AND b.count > 0) "
+        "FROM history_keys k WHERE k.run_pk = ANY(%s::bigint[]) AND k.key = ANY(%s::text[])",
+        (list(run_pks), [*wanted, x]),
+    ):
+        known[run_pk][key] = (key_id, count, low, high, has_blocks)
+    fast = x == "_step" and not include_superseded
+    results: list[dict[str, SampledSeries]] = []
+    targets: list[tuple[int, int, float, float]] = []
+    pending: list[SampledSeries] = []
+    for run_pk in run_pks:
+        keys_of = known[run_pk]
+        ids = {key: info[0] for key, info in keys_of.items() if info[1] > 0}
+        low, high = start, stop
+        if low is None or high is None:  # the run's first and last x
+            if include_superseded:  # counted from the rows (rare)
+                bounds = x_bounds(conn, run_pk, x, ids.get(x), include_superseded=True)
+            else:  # kept at ingest
+                bounds = keys_of[x][2:4] if x in keys_of else None
+            low = low if low is not None else (bounds[0] if bounds else None)
+            high = high if high is not None else (bounds[1] if bounds else None)
+        result: dict[str, SampledSeries] = {}
+        results.append(result)
+        first_seq = 0
+        if x not in AXES:  # rows before the metric's first value are skipped, their keys too
+            found = first_x_seq(conn, run_pk, ids.get(x), include_superseded=include_superseded)
+            if found is None:
+                continue
+            first_seq = found
+        for key in wanted:
+            if key not in ids or key in AXES:
+                continue
+            has_points = fast and keys_of[key][4]
+            if not has_points and not key_seen(conn, run_pk, key, ids[key], x, first_seq,
+                                               include_superseded=include_superseded):
+                continue
+            series = result[key] = empty_series(key, x, low, high)
+            if low is None or high is None or high < low:
+                continue
+            if fast:
+                if has_points:
+                    targets.append((run_pk, ids[key], low, high))
+                    pending.append(series)
+            else:
+                buckets = sample_key(conn, run_pk, ids[key], x, ids.get(x), samples, low, high, include_superseded)
+                _fill(series, [bucket[1:] for bucket in buckets])
+    if targets:
+        found_buckets = sample_step(conn, targets, samples)
+        for index, series in enumerate(pending):
+            _fill(series, [bucket[1:] for bucket in found_buckets[index]])
+    return results

@@ -1,0 +1,76 @@
+-- trackkit schema, version 4: rollups of each key's points along _step, kept at ingest, so that
+-- sample_history(x="_step") reads a few rows per bucket instead of every point.
+--
+-- The numeric points of a (run, key) are numbered 0, 1, 2 ... in written order (history_keys.points
+-- is the next number); point n belongs to block n / 32. A block holds, over its visible points
+-- (not dropped, not superseded) that have a _step, in written order:
+--   seqs, steps, vals   the points themselves (to split a block that straddles a bucket edge)
+--   step_lo, step_hi    the smallest and largest step: when both fall in one bucket, the whole block
+--                       does, and its aggregates stand for it
+--   x_seq, x            the first point (NaN included): a bucket's x
+--   first_*, last_*     the first and last non-NaN value, with their seq
+--   low, high           min and max of the non-NaN values; count (NaN included) and nan
+-- seq_lo and seq_hi bound the seqs the block was given (hidden points included): when a checkpoint
+-- is dropped or a rewind supersedes rows, the blocks over those seqs are rebuilt from history_points.
+ALTER TABLE history_keys ADD COLUMN points bigint NOT NULL DEFAULT 0;
+
+CREATE TABLE history_blocks (
+    run_pk      bigint NOT NULL REFERENCES runs (pk) ON DELETE CASCADE,
+    key_id      int NOT NULL,
+    block       bigint NOT NULL,
+    seq_lo      bigint NOT NULL,
+    seq_hi      bigint NOT NULL,
+    step_lo     bigint,
+    step_hi     bigint,
+    x_seq       bigint,
+    x           bigint,
+    first_seq   bigint,
+    first_v     float8,
+    last_seq    bigint,
+    last_v      float8,
+    low         float8,
+    high        float8,
+    count       int NOT NULL DEFAULT 0,
+    nan         int NOT NULL DEFAULT 0,
+    seqs        bigint[] NOT NULL DEFAULT '{}',
+    steps       bigint[] NOT NULL DEFAULT '{}',
+    vals        float8[] NOT NULL DEFAULT '{}',
+    PRIMARY KEY (run_pk, key_id, block)
+);
+CREATE INDEX history_blocks_seq ON history_blocks (run_pk, seq_hi);
+
+-- A block's columns from step_lo on, computed from its points (the backfill below, and the rebuild of
+-- blocks whose points a dropped checkpoint or a rewind hid).
+CREATE FUNCTION tk_block(p_run bigint, p_key int, p_lo bigint, p_hi bigint)
+RETURNS TABLE (step_lo bigint, step_hi bigint, x_seq bigint, x bigint, first_seq bigint, first_v float8,
+               last_seq bigint, last_v float8, low float8, high float8, count int, nan int,
+               seqs bigint[], steps bigint[], vals float8[])
+LANGUAGE sql STABLE AS $$
+    SELECT min(step), max(step),
+           (array_agg(seq ORDER BY seq))[1], (array_agg(step ORDER BY seq))[1],
+           (array_agg(seq ORDER BY seq) FILTER (WHERE value <> 'NaN'))[1],
+           (array_agg(value ORDER BY seq) FILTER (WHERE value <> 'NaN'))[1],
+           (array_agg(seq ORDER BY seq DESC) FILTER (WHERE value <> 'NaN'))[1],
+           (array_agg(value ORDER BY seq DESC) FILTER (WHERE value <> 'NaN'))[1],
+           min(value) FILTER (WHERE value <> 'NaN'), max(value) FILTER (WHERE value <> 'NaN'),
+           count(*)::int, (count(*) FILTER (WHERE value = 'NaN'))::int,
+           coalesce(array_agg(seq ORDER BY seq), '{}'), coalesce(array_agg(step ORDER BY seq), '{}'),
+           coalesce(array_agg(value ORDER BY seq), '{}')
+    FROM history_points
+    WHERE run_pk = p_run AND key_id = p_key AND seq BETWEEN p_lo AND p_hi
+      AND NOT dropped AND NOT superseded AND step IS NOT NULL
+$$;
+
+-- Blocks of the points already stored (a database migrated from version 3).
+INSERT INTO history_blocks
+SELECT b.run_pk, b.key_id, b.block, b.seq_lo, b.seq_hi, r.*
+FROM (
+    SELECT run_pk, key_id, block, min(seq) AS seq_lo, max(seq) AS seq_hi
+    FROM (SELECT run_pk, key_id, seq, (row_number() OVER (PARTITION BY run_pk, key_id ORDER BY seq) - 1) / 32 AS block
+          FROM history_points) AS numbered
+    GROUP BY run_pk, key_id, block
+) AS b, LATERAL tk_block(b.run_pk, b.key_id, b.seq_lo, b.seq_hi) AS r;
+
+UPDATE history_keys k SET points = c.n
+FROM (SELECT run_pk, key_id, count(*) AS n FROM history_points GROUP BY run_pk, key_id) AS c
+WHERE k.run_pk = c.run_pk AND k.key_id = c.key_id;
