@@ -142,52 +142,37 @@ class RunSender:
         self.project = project
         self.run_id = run_id
         self.run_dir = spool.run_dir(project, run_id)
-        self.history = os.path.join(self.run_dir, "history.jsonl")
+        self.rows = _Stream(os.path.join(self.run_dir, "history.jsonl"), "rows")
+        self.system = _Stream(os.path.join(self.run_dir, "system.jsonl"), "system-metrics rows")
+        self.history = self.rows.path
         self.judge_liveness = judge_liveness
-        self.offset: int | None = None  # rows the server has committed (None: not asked yet)
-        self._position = 0  # the byte of history.jsonl where row ``offset`` starts
+        self.connected = False
         self._sent: dict[str, dict[str, Any]] = {"meta": {}, "config": {}, "summary": {}}
         self._stamp: Any = None
         self._record: dict[str, Any] | None = None
         self._last_send = 0.0
+        self._stamp_sent = 0.0
         self._path = f"/ingest/{quote(project, safe='')}/{quote(run_id, safe='')}"
         #: The writer id batches carry: the live run's own (``SendingSink``), else the one in run.json.
         self.writer: str | None = None
 
+    @property
+    def offset(self) -> int | None:
+        """History rows the server has committed (None: not asked yet)."""
+        return self.rows.offset if self.connected else None
+
     # -- where we stand --------------------------------------------------------------------------
-    def _locate(self, offset: int) -> None:
-        """Set the position to the start of row ``offset`` of the spool's history."""
-        position, count = 0, 0
-        try:
-            with open(self.history, "rb") as handle:
-                while count < offset:
-                    chunk = handle.read(1 << 20)
-                    if not chunk:
-                        break
-                    start = 0
-                    while count < offset:
-                        found = chunk.find(b"\n", start)
-                        if found < 0:
-                            break
-                        count += 1
-                        start = found + 1
-                    position += start if count == offset else len(chunk)
-                    if count == offset:
-                        break
-        except FileNotFoundError:
-            pass
-        if count < offset:
-            raise SyncConflict(
-                f"the server at {self.client.url} holds {offset} rows of run {self.project}/{self.run_id}, this spool "
-                f"only {count}: it is another run with the same id, or its rows were sent from another machine. "
-                f"Nothing is sent for it.")
-        self.offset, self._position = offset, position
+    def _locate(self, offset: int, system_offset: int) -> None:
+        where = f"run {self.project}/{self.run_id} at {self.client.url}"
+        self.rows.locate(offset, where)
+        self.system.locate(system_offset, where)
+        self.connected = True
 
     def connect(self) -> None:
         """Ask the server how far it has the run (and take up what an earlier sender says it sent)."""
         state = self.client.get_json(self._path)
         offset = int(state.get("offset") or 0)
-        self._locate(offset)
+        self._locate(offset, int(state.get("system_offset") or 0))
         try:
             with open(os.path.join(self.run_dir, SENT_FILE), encoding="utf-8") as handle:
                 saved = json.load(handle)
@@ -203,60 +188,15 @@ class RunSender:
 
         try:
             _write_json_atomic(os.path.join(self.run_dir, SENT_FILE),
-                               {"url": self.client.url, "offset": self.offset, "sent": self._sent})
+                               {"url": self.client.url, "offset": self.rows.offset, "sent": self._sent})
         except OSError:
             pass
 
-    def _complete_size(self) -> int:
-        try:
-            size = os.path.getsize(self.history)
-        except FileNotFoundError:
-            return 0
-        if size <= self._position:
-            return self._position
-        with open(self.history, "rb") as handle:  # only complete lines count
-            handle.seek(max(self._position, size - 1))
-            if handle.read(1) == b"\n":
-                return size
-        return self._position + self._read_lines(limit_rows=None)[1]
-
     def rows_left(self) -> int:
-        """Complete rows in the spool not committed by the server yet."""
-        if self.offset is None:  # never reached the server: all of it (no network here, finish() must not wait)
-            return _count_lines(self.history)
-        return self._count_from(self._position)
-
-    def _count_from(self, position: int) -> int:
-        count = 0
-        try:
-            with open(self.history, "rb") as handle:
-                handle.seek(position)
-                while chunk := handle.read(1 << 20):
-                    count += chunk.count(b"\n")
-        except FileNotFoundError:
-            return 0
-        return count
+        """Complete history rows in the spool not committed by the server yet (no network here)."""
+        return self.rows.count_from(self.rows.position if self.connected else 0)
 
     # -- what to send ------------------------------------------------------------------------------
-    def _read_lines(self, limit_rows: int | None = MAX_ROWS) -> tuple[list[bytes], int]:
-        """Complete lines from the position on (at most ``MAX_ROWS`` / about ``MAX_BYTES``) and their byte length."""
-        try:
-            with open(self.history, "rb") as handle:
-                handle.seek(self._position)
-                data = handle.read(MAX_BYTES)
-                while data and b"\n" not in data:  # one row longer than a batch: read it whole
-                    more = handle.read(MAX_BYTES)
-                    if not more:
-                        break
-                    data += more
-        except FileNotFoundError:
-            return [], 0
-        end = data.rfind(b"\n") + 1
-        lines = data[:end].split(b"\n")[:-1]
-        if limit_rows is not None and len(lines) > limit_rows:
-            lines = lines[:limit_rows]
-        return lines, sum(len(line) + 1 for line in lines)
-
     def _documents(self) -> dict[str, Any] | None:
         """The run's record, re-read only when one of its files changed."""
         stamps: list[tuple[int, int, int] | None] = []
@@ -277,49 +217,130 @@ class RunSender:
     def caught_up(self) -> bool:
         """Every complete row and every document change acknowledged by the server."""
         record = self._documents()
-        if self.offset is None:
+        if not self.connected:
             return False
         if record is not None and any(_CHANGES[p](self._sent[p], record[p]) is not None for p in self._sent):
             return False
-        return self._complete_size() <= self._position
+        return self.rows.caught_up() and self.system.caught_up()
 
     def step(self, *, heartbeat_every: float = 10.0) -> int:
-        """Send one batch if there is anything to send (or a heartbeat is due); the rows sent.
+        """Send one batch if there is anything to send (or a heartbeat is due); the history rows sent.
         Raises ``ServerError`` / ``RunInUseError`` / ``SyncConflict``; state is kept for a retry."""
         record = self._documents()
         if record is None:
             return 0
-        if self.offset is None:
+        if not self.connected:
             self.connect()
-        assert self.offset is not None
-        lines, length = self._read_lines()
+        lines, length = self.rows.read()
+        system, system_length = self.system.read(max(0, MAX_ROWS - len(lines)))
         changes = {part: _CHANGES[part](self._sent[part], record[part]) for part in self._sent}
-        if not lines and not any(changes.values()) and time.monotonic() - self._last_send < heartbeat_every:
+        if not lines and not system and not any(changes.values()) and time.monotonic() - self._last_send < heartbeat_every:
             return 0
-        rows = [_row(line) for line in lines]
         writer = self.writer or str(record["meta"].get("writer_id") or "sync")
-        head: dict[str, Any] = {"writer": writer, "offset": self.offset}
+        self._stamp_sent = max(time.time(), self._stamp_sent + 1e-6)  # a late delivery of it never undoes newer changes
+        head: dict[str, Any] = {"writer": writer, "offset": self.rows.offset, "system_offset": self.system.offset,
+                                "stamp": self._stamp_sent}
         head.update({part: change for part, change in changes.items() if change is not None})
         body = json.dumps(head, allow_nan=True, separators=(",", ":"), default=str).encode()
-        body = body[:-1] + b',"rows":[' + b",".join(rows) + b"]}"
+        body = (body[:-1] + b',"rows":[' + b",".join(_row(line) for line in lines) + b'],"system":['
+                + b",".join(_row(line) for line in system) + b"]}")
         try:
             response = self.client.request("POST", self._path, data=body)
         except TrackkitError as error:
             if getattr(error, "code", None) == "offset_gap":  # the server lost or never got rows: resend from there
-                self._locate(int(getattr(error, "body", {}).get("offset", 0)))
+                found = getattr(error, "body", {})
+                self._locate(int(found.get("offset", 0)), int(found.get("system_offset", 0)))
                 return 0
             raise
-        committed = int(response.json()["offset"])
+        committed = response.json()
         self._last_send = time.monotonic()
         for part in self._sent:
             self._sent[part] = json.loads(json.dumps(record[part], allow_nan=True, default=str))
-        if committed == self.offset + len(lines):
-            self.offset, self._position = committed, self._position + length
-        else:
-            self._locate(committed)
+        self.rows.advance(int(committed["offset"]), len(lines), length)
+        self.system.advance(int(committed.get("system_offset", self.system.offset + len(system))), len(system), system_length)
         if any(changes.values()):
             self._save_sent()
         return len(lines)
+
+
+class _Stream:
+    """One append-only JSON-lines file of the spool (history or system metrics), read by offset."""
+
+    def __init__(self, path: str, what: str) -> None:
+        self.path = path
+        self.what = what
+        self.offset = 0  # lines the server has committed
+        self.position = 0  # the byte where line ``offset`` starts
+
+    def locate(self, offset: int, where: str) -> None:
+        """Set the position to the start of line ``offset``."""
+        position, count = 0, 0
+        try:
+            with open(self.path, "rb") as handle:
+                while count < offset:
+                    chunk = handle.read(1 << 20)
+                    if not chunk:
+                        break
+                    start = 0
+                    while count < offset:
+                        found = chunk.find(b"\n", start)
+                        if found < 0:
+                            break
+                        count += 1
+                        start = found + 1
+                    position += start if count == offset else len(chunk)
+        except FileNotFoundError:
+            pass
+        if count < offset:
+            raise SyncConflict(
+                f"the server holds {offset} {self.what} of {where}, this spool only {count}: it is another run "
+                f"with the same id, or its rows were sent from another machine. Nothing is sent for it.")
+        self.offset, self.position = offset, position
+
+    def read(self, limit: int = MAX_ROWS) -> tuple[list[bytes], int]:
+        """Complete lines from the position on (at most ``limit`` / about ``MAX_BYTES``) and their byte length."""
+        if limit <= 0:
+            return [], 0
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.position)
+                data = handle.read(MAX_BYTES)
+                while data and b"\n" not in data:  # one row longer than a batch: read it whole
+                    more = handle.read(MAX_BYTES)
+                    if not more:
+                        break
+                    data += more
+        except FileNotFoundError:
+            return [], 0
+        lines = data[: data.rfind(b"\n") + 1].split(b"\n")[:-1][:limit]
+        return lines, sum(len(line) + 1 for line in lines)
+
+    def advance(self, committed: int, sent: int, length: int) -> None:
+        if committed == self.offset + sent:
+            self.offset, self.position = committed, self.position + length
+        else:
+            self.locate(committed, self.path)
+
+    def caught_up(self) -> bool:
+        """No complete line after the position."""
+        try:
+            size = os.path.getsize(self.path)
+        except FileNotFoundError:
+            return True
+        if size <= self.position:
+            return True
+        return not self.read(1)[0]
+
+    def count_from(self, position: int) -> int:
+        count = 0
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(position)
+                while chunk := handle.read(1 << 20):
+                    count += chunk.count(b"\n")
+        except FileNotFoundError:
+            return 0
+        return count
 
 
 def _row(line: bytes) -> bytes:

@@ -7,7 +7,8 @@ and reaped after the heartbeat timeout, which also lets the run read as crashed.
 Rows and offset commit together: ``<run>/.sync`` records ``{"offset", "bytes"}``: the committed
 offset and the size of ``history.jsonl`` it corresponds to, written (atomically) after the rows are
 appended. A server killed in between leaves history longer than ``bytes``: the next open cuts it back
-to ``bytes`` (the client never got an answer for those rows, and sends them again).
+to ``bytes`` (the client never got an answer for those rows, and sends them again). System metrics
+(``system.jsonl``) are kept the same way under ``system_offset`` / ``system_bytes``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trackkit import RunInUseError
+from trackkit._local_query import SYSTEM
 from trackkit._local_store import HISTORY, LocalRunSink, LocalStore, _write_json_atomic
 
 from .ingest import FINAL_STATES, Batch, OffsetGap, apply_documents
@@ -37,6 +39,9 @@ class _Lease:
     sink: LocalRunSink
     offset: int
     size: int
+    system_offset: int = 0
+    system_size: int = 0
+    stamp: float | None = None
 
 
 class LocalIngest:
@@ -61,30 +66,42 @@ class LocalIngest:
         with self._lock(key):
             lease = self._leases.get(key)
             if lease is not None:
-                return {"offset": lease.offset, "writer": lease.writer if lease.until > time.time() else None}
-            offset, _ = _read_sync(self.store.run_dir(project, run_id))
-            return {"offset": offset, "writer": None}
+                return {"offset": lease.offset, "system_offset": lease.system_offset,
+                        "writer": lease.writer if lease.until > time.time() else None}
+            sync = _read_sync(self.store.run_dir(project, run_id))
+            return {"offset": sync.get("offset", 0), "system_offset": sync.get("system_offset", 0), "writer": None}
 
-    def ingest_batch(self, batch: Batch) -> int:
+    def ingest_batch(self, batch: Batch) -> dict[str, int]:
         key = (batch.project, batch.run_id)
         self._start_reaper()
         with self._lock(key):
             lease = self._take_lease(key, batch.writer)
-            if batch.offset > lease.offset:
-                raise OffsetGap(lease.offset)
+            if batch.offset > lease.offset or (batch.system and batch.system_offset > lease.system_offset):
+                raise OffsetGap(lease.offset, lease.system_offset)
             rows = batch.rows[lease.offset - batch.offset:]
+            system = batch.system[lease.system_offset - batch.system_offset:] if batch.system else []
             run_dir = lease.sink.run_dir
             if rows:
                 lease.sink.append_history(rows)
                 lease.size = os.path.getsize(os.path.join(run_dir, HISTORY))
                 lease.offset += len(rows)
-                _write_json_atomic(os.path.join(run_dir, SYNC_FILE), {"offset": lease.offset, "bytes": lease.size})
-            final = self._write_documents(lease.sink, batch)
+            if system:
+                lease.sink.append_system(system)
+                lease.system_size = os.path.getsize(os.path.join(run_dir, SYSTEM))
+                lease.system_offset += len(system)
+            current = batch.has_documents and batch.documents_are_current(lease.stamp, lease.offset - len(rows))
+            if current and batch.stamp is not None:
+                lease.stamp = max(batch.stamp, lease.stamp or batch.stamp)
+            if rows or system or current:
+                _write_json_atomic(os.path.join(run_dir, SYNC_FILE), {
+                    "offset": lease.offset, "bytes": lease.size, "system_offset": lease.system_offset,
+                    "system_bytes": lease.system_size, **({"stamp": lease.stamp} if lease.stamp is not None else {})})
+            final = self._write_documents(lease.sink, batch) if current else False
             lease.sink.heartbeat()
             lease.until = time.time() + self.timeout
             if final:
                 self._release(key)
-            return lease.offset
+            return {"offset": lease.offset, "system_offset": lease.system_offset}
 
     # -- leases ------------------------------------------------------------------------------------
     def _take_lease(self, key: tuple[str, str], writer: str) -> _Lease:
@@ -99,16 +116,12 @@ class LocalIngest:
         if lease is None:
             project, run_id = key
             sink, _ = self.store.open_run(project, run_id, resume="allow")  # RunInUseError: a local writer holds it
-            history = os.path.join(sink.run_dir, HISTORY)
-            size = os.path.getsize(history) if os.path.exists(history) else 0
-            offset, committed_size = _read_sync(sink.run_dir)
-            if committed_size is None:  # never synced here: whatever the history holds counts
-                offset = _count_lines(history)
-            elif size > committed_size:  # rows appended by a server killed before it committed them
-                with open(history, "rb+") as handle:
-                    handle.truncate(committed_size)
-                size = committed_size
-            lease = self._leases[key] = _Lease(writer, now + self.timeout, sink, offset, size)
+            sync = _read_sync(sink.run_dir)
+            offset, size = _committed(os.path.join(sink.run_dir, HISTORY), sync.get("offset"), sync.get("bytes"))
+            system_offset, system_size = _committed(os.path.join(sink.run_dir, SYSTEM), sync.get("system_offset"),
+                                                    sync.get("system_bytes"))
+            lease = self._leases[key] = _Lease(writer, now + self.timeout, sink, offset, size, system_offset, system_size,
+                                               sync.get("stamp"))
         return lease
 
     def _release(self, key: tuple[str, str]) -> None:
@@ -157,13 +170,26 @@ class LocalIngest:
         return record["meta"].get("state") in FINAL_STATES
 
 
-def _read_sync(run_dir: str) -> tuple[int, int | None]:
+def _read_sync(run_dir: str) -> dict[str, Any]:
     try:
         with open(os.path.join(run_dir, SYNC_FILE), encoding="utf-8") as handle:
             document = json.load(handle)
-        return int(document["offset"]), int(document["bytes"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0, None
+        return {key: (float(value) if key == "stamp" else int(value)) for key, value in document.items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
+def _committed(path: str, offset: int | None, committed_size: int | None) -> tuple[int, int]:
+    """The committed offset and size of a stream file, cutting off what a killed server appended
+    without committing; a file never synced here counts as committed whole."""
+    size = os.path.getsize(path) if os.path.exists(path) else 0
+    if committed_size is None or offset is None:
+        return _count_lines(path), size
+    if size > committed_size:
+        with open(path, "rb+") as handle:
+            handle.truncate(committed_size)
+        size = committed_size
+    return offset, size
 
 
 def _count_lines(path: str) -> int:

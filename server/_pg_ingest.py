@@ -28,35 +28,45 @@ class PostgresIngest:
     def sync_state(self, project: str, run_id: str) -> dict[str, Any]:
         with self.store.pool.connection() as conn:
             found = conn.execute(
-                "SELECT sync_offset, CASE WHEN lease_until > now() THEN lease_writer END FROM runs "
+                "SELECT sync_offset, sync_system_offset, CASE WHEN lease_until > now() THEN lease_writer END FROM runs "
                 "WHERE project = %s AND run_id = %s", (project, run_id)).fetchone()
-        return {"offset": int(found[0]) if found else 0, "writer": found[1] if found else None}
+        if found is None:
+            return {"offset": 0, "system_offset": 0, "writer": None}
+        return {"offset": int(found[0]), "system_offset": int(found[1]), "writer": found[2]}
 
-    def _lock_run(self, conn: Any, batch: Batch) -> tuple[int, str | None, bool, int, int]:
-        query = ("SELECT pk, lease_writer, coalesce(lease_until > now(), false), sync_offset, next_seq FROM runs "
-                 "WHERE project = %s AND run_id = %s FOR UPDATE")
+    def _lock_run(self, conn: Any, batch: Batch) -> tuple[Any, ...]:
+        query = ("SELECT pk, lease_writer, coalesce(lease_until > now(), false), sync_offset, next_seq, "
+                 "sync_system_offset, next_system_seq, sync_stamp FROM runs WHERE project = %s AND run_id = %s FOR UPDATE")
         found = conn.execute(query, (batch.project, batch.run_id)).fetchone()
         if found is None:
             conn.execute("INSERT INTO runs (project, run_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                          (batch.project, batch.run_id))
             found = conn.execute(query, (batch.project, batch.run_id)).fetchone()
-        pk, holder, live, offset, next_seq = found
-        return int(pk), holder, bool(live), int(offset), int(next_seq)
+        return tuple(found)
 
-    def ingest_batch(self, batch: Batch) -> int:
+    def ingest_batch(self, batch: Batch) -> dict[str, int]:
         store = self.store
         with store.pool.connection() as conn, conn.transaction():
-            pk, holder, live, committed, next_seq = self._lock_run(conn, batch)
+            pk, holder, live, committed, next_seq, system_committed, next_system_seq, stamp = self._lock_run(conn, batch)
             if live and holder is not None and holder != batch.writer:
                 raise RunInUseError(f"run {batch.project}/{batch.run_id} is being written by another writer; "
                                     f"two processes cannot write one run.")
-            if batch.offset > committed:
-                raise OffsetGap(committed)
+            if batch.offset > committed or (batch.system and batch.system_offset > system_committed):
+                raise OffsetGap(committed, system_committed)
             rows = batch.rows[committed - batch.offset:]
             if rows:
                 ingest_rows(conn, pk, next_seq, rows, {})
+            system = batch.system[system_committed - batch.system_offset:] if batch.system else []
+            if system:
+                stamps = [row.get("_timestamp") for row in system]
+                conn.execute(
+                    "INSERT INTO system_rows (run_pk, seq, ts, data) SELECT %s, u.seq, u.ts, u.data::json "
+                    "FROM unnest(%s::bigint[], %s::float8[], %s::text[]) AS u(seq, ts, data)",
+                    (pk, list(range(next_system_seq, next_system_seq + len(system))),
+                     [float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else None for t in stamps],
+                     [_pg_json.dumps(row) for row in system]))
             final = False
-            if batch.has_documents:
+            if batch.has_documents and batch.documents_are_current(stamp, committed):
                 record = store._record(conn, pk, judge=False)
                 apply_documents(record, batch)
                 meta = record["meta"]
@@ -71,9 +81,12 @@ class PostgresIngest:
                 final = meta.get("state") in FINAL_STATES
             conn.execute(
                 "UPDATE runs SET next_seq = next_seq + %(n)s, sync_offset = sync_offset + %(n)s, "
+                "next_system_seq = next_system_seq + %(m)s, sync_system_offset = sync_system_offset + %(m)s, "
+                "sync_stamp = greatest(sync_stamp, %(stamp)s), "
                 "activity_at = extract(epoch from clock_timestamp()), "
                 "lease_writer = CASE WHEN %(final)s THEN NULL ELSE %(writer)s END, "
                 "lease_until = CASE WHEN %(final)s THEN NULL ELSE now() + make_interval(secs => %(timeout)s) END "
                 "WHERE pk = %(pk)s",
-                {"n": len(rows), "final": final, "writer": batch.writer, "timeout": store.heartbeat_timeout, "pk": pk})
-            return committed + len(rows)
+                {"n": len(rows), "m": len(system), "final": final, "writer": batch.writer, "stamp": batch.stamp,
+                 "timeout": store.heartbeat_timeout, "pk": pk})
+            return {"offset": committed + len(rows), "system_offset": system_committed + len(system)}

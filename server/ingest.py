@@ -65,9 +65,10 @@ _PARTS = ("meta", "config", "summary")
 class OffsetGap(Exception):
     """A batch starts past the committed offset (rows in between never arrived): resend from ``committed``."""
 
-    def __init__(self, committed: int) -> None:
-        super().__init__(f"the server has rows up to offset {committed}; resend from there")
+    def __init__(self, committed: int, system: int = 0) -> None:
+        super().__init__(f"the server has rows up to offset {committed} (system metrics up to {system}); resend from there")
         self.committed = committed
+        self.system = system
 
 
 @dataclass
@@ -83,6 +84,17 @@ class Batch:
     config: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
     author: str | None = None  # the token's name, when auth is on
+    system: list[dict[str, Any]] = field(default_factory=list)  # system-metrics rows, their own stream
+    system_offset: int = 0  # the line of the spool's system.jsonl the first of them is
+    stamp: float | None = None  # when the sender built it: document changes older than the run's last are stale
+
+    def documents_are_current(self, last_stamp: float | None, committed: int) -> bool:
+        """Whether this batch's document changes may be merged: not when a newer batch's were merged
+        already (a late delivery of a batch the client timed out on and sent again, then more), judged
+        by the stamp, or, for a batch without one, by rows a later batch committed after its own."""
+        if self.stamp is not None and last_stamp is not None and self.stamp <= last_stamp:
+            return False
+        return not (self.rows and self.offset + len(self.rows) < committed)
 
     @property
     def has_documents(self) -> bool:
@@ -92,12 +104,14 @@ class Batch:
 class IngestStore(Protocol):
     """The store side of the ingest API (``_pg_ingest.PostgresIngest``, ``_local_ingest.LocalIngest``)."""
 
-    def ingest_batch(self, batch: Batch) -> int:
-        """Commit the batch's new rows, the offset after them and its document changes together;
-        return the committed offset. Raises ``RunInUseError`` (another writer's lease) or ``OffsetGap``."""
+    def ingest_batch(self, batch: Batch) -> dict[str, int]:
+        """Commit the batch's new rows, the offsets after them and its document changes together;
+        return ``{"offset", "system_offset"}`` as committed. Raises ``RunInUseError`` (another writer's
+        lease) or ``OffsetGap``. System rows below the committed system offset are skipped; past it,
+        the system part is refused like history rows."""
 
     def sync_state(self, project: str, run_id: str) -> dict[str, Any]:
-        """``{"offset": committed rows (0 for an unknown run), "writer": lease holder or None}``."""
+        """``{"offset", "system_offset"}`` committed (0 for an unknown run) and ``"writer"``, the lease holder or None."""
 
 
 def ingest_store_for(store: Any) -> IngestStore:
@@ -231,16 +245,25 @@ def parse_batch(project: str, run_id: str, body: Any) -> Batch:
     if not isinstance(body, dict):
         raise _bad("send a JSON object: {\"writer\", \"offset\", \"rows\", ...}")
     writer, offset, rows = body.get("writer"), body.get("offset", 0), body.get("rows", [])
+    system, system_offset = body.get("system", []), body.get("system_offset", 0)
     if not isinstance(writer, str) or not _WRITER.match(writer):
         raise _bad("writer must be the writer id: 1-64 letters, digits, '_', '-' or '.'")
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
         raise _bad(f"offset must be a non-negative integer, got {offset!r}")
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise _bad("rows must be a list of objects")
-    if len(rows) > MAX_BATCH_ROWS:
-        raise ApiError(413, "too_large", f"at most {MAX_BATCH_ROWS} rows per batch, got {len(rows)}")
+    if not isinstance(system_offset, int) or isinstance(system_offset, bool) or system_offset < 0:
+        raise _bad(f"system_offset must be a non-negative integer, got {system_offset!r}")
+    if not isinstance(system, list) or not all(isinstance(row, dict) for row in system):
+        raise _bad("system must be a list of objects")
+    if len(rows) + len(system) > MAX_BATCH_ROWS:
+        raise ApiError(413, "too_large", f"at most {MAX_BATCH_ROWS} rows per batch, got {len(rows) + len(system)}")
+    stamp = body.get("stamp")
+    if stamp is not None and (not isinstance(stamp, (int, float)) or isinstance(stamp, bool) or stamp != stamp):
+        raise _bad(f"stamp must be a number (the time the batch was built), got {stamp!r}")
     changes = {part: _change(body, part) for part in _PARTS}
-    return Batch(project, run_id, writer, offset, rows, **changes)
+    return Batch(project, run_id, writer, offset, rows, **changes, system=system, system_offset=system_offset,
+                 stamp=None if stamp is None else float(stamp))
 
 
 # -- endpoints ---------------------------------------------------------------------------------------
@@ -270,10 +293,11 @@ async def ingest(request: Request) -> Response:
     try:
         committed = await run_in_threadpool(store.ingest_batch, batch)
     except OffsetGap as gap:
-        return json_response({"error": {"code": "offset_gap", "message": str(gap), "offset": gap.committed}}, 409)
+        return json_response({"error": {"code": "offset_gap", "message": str(gap), "offset": gap.committed,
+                                         "system_offset": gap.system}}, 409)
     except RunInUseError as error:
         return json_response({"error": {"code": "run_in_use", "message": str(error)}}, 409)
-    return json_response({"offset": committed})
+    return json_response({k: v for k, v in committed.items() if v or k == "offset"})  # system_offset when there is one
 
 
 async def sync_state(request: Request) -> Response:

@@ -14,4 +14,9 @@ CREATE TABLE api_tokens (
 -- has committed for this run. A batch carries the offset of its first row; rows below this offset
 -- were committed before (a replay) and are skipped, in the same transaction that inserts the rest
 -- and moves the offset.
+-- sync_system_offset does the same for the lines of the client's system.jsonl (system metrics).
 ALTER TABLE runs ADD COLUMN sync_offset bigint NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN sync_system_offset bigint NOT NULL DEFAULT 0;
+-- The newest batch stamp (the client's clock when it built the batch) whose document changes were
+-- merged: a batch delivered late carries older changes, and they are not merged over newer ones.
+ALTER TABLE runs ADD COLUMN sync_stamp float8;

@@ -57,5 +57,3 @@ test_an_edit_shows_in_the_next_query = pytest.mark.xfail(  # noqa: F405
     test_an_edit_shows_in_the_next_query)  # noqa: F405
 test_files_are_put_replaced_listed_and_read = pytest.mark.xfail(  # noqa: F405
     reason="file upload to the server is not built yet", strict=True)(test_files_are_put_replaced_listed_and_read)  # noqa: F405
-test_system_metrics_are_a_stream_apart_from_history = pytest.mark.xfail(  # noqa: F405
-    reason="the sender does not ship system metrics yet", strict=True)(test_system_metrics_are_a_stream_apart_from_history)  # noqa: F405

@@ -102,9 +102,22 @@ def test_a_batch_sent_twice_is_stored_once(server: ServerProcess, pg_database: s
     again = requests.post(url, data=_batch("w1", 0, range(0, 5), **meta), timeout=10)
     overlap = requests.post(url, data=_batch("w1", 3, range(3, 8)), timeout=10)
     gap = requests.post(url, data=_batch("w1", 20, range(20, 22)), timeout=10)
-    assert (first.json(), again.json(), overlap.json()) == ({"offset": 5}, {"offset": 5}, {"offset": 8})
+    assert [r.json()["offset"] for r in (first, again, overlap)] == [5, 5, 8]
     assert gap.status_code == 409 and gap.json()["error"]["offset"] == 8
     assert _values(_pg_rows(pg_database, project, "r1")) == [float(s) for s in range(8)]
+
+
+def test_a_late_batch_of_document_changes_never_undoes_newer_ones(server: ServerProcess, project: str) -> None:
+    """Batches are stamped when built: changes delivered after newer ones (a retry that overtook its
+    original) are not merged over them."""
+    url = f"{server.url}/api/v1/ingest/{project}/r3"
+    meta = {"set": {"id": "r3", "project": project, "state": "running"}}
+    newer = {"writer": "w", "offset": 0, "rows": [], "stamp": 20.0, "meta": meta, "summary": {"set": {"loss": 0.1}}}
+    older = {"writer": "w", "offset": 0, "rows": [], "stamp": 10.0, "summary": {"set": {"loss": 0.9, "acc": 0.5}}}
+    assert requests.post(url, json=newer, timeout=10).status_code == 200
+    assert requests.post(url, json=older, timeout=10).status_code == 200
+    summary = trackkit.Api(store=server.url).run(f"{project}/r3").summary
+    assert summary["loss"] == 0.1 and "acc" not in summary
 
 
 def test_a_second_writer_of_a_run_gets_409(server: ServerProcess, project: str) -> None:
@@ -113,7 +126,7 @@ def test_a_second_writer_of_a_run_gets_409(server: ServerProcess, project: str) 
     assert requests.post(url, data=_batch("writer-a", 0, range(3)), timeout=10).status_code == 200
     other = requests.post(url, data=_batch("writer-b", 0, range(10)), timeout=10)
     assert other.status_code == 409 and other.json()["error"]["code"] == "run_in_use"
-    assert requests.get(url, timeout=10).json() == {"offset": 3, "writer": "writer-a"}
+    assert requests.get(url, timeout=10).json() == {"offset": 3, "system_offset": 0, "writer": "writer-a"}
 
 
 def test_server_edits_survive_the_writers_later_batches(server: ServerProcess, project: str) -> None:
@@ -263,7 +276,7 @@ def test_tokens_decide_who_reads_and_writes(auth_server: tuple[ServerProcess, di
     assert requests.post(url, data=_batch("w", 0, range(2), **meta), headers=header("reader"), timeout=10).status_code == 403
     assert requests.get(f"{server.url}/api/v1/projects", headers=header("reader"), timeout=10).json() == {"projects": []}
     assert requests.get(f"{server.url}/api/v1/projects", timeout=10).status_code == 401
-    assert requests.post(url, data=_batch("w", 0, range(2), **meta), headers=header("writer"), timeout=10).json() == {"offset": 2}
+    assert requests.post(url, data=_batch("w", 0, range(2), **meta), headers=header("writer"), timeout=10).json()["offset"] == 2
     run = requests.get(f"{server.url}/api/v1/projects/authp/runs/r1", headers=header("reader"), timeout=10).json()
     assert run["meta"]["author"] == "writer"
 
