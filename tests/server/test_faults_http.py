@@ -69,10 +69,6 @@ def test_500s_dropped_answers_and_timeouts_neither_lose_nor_duplicate_rows(
     assert remote.config == {"lr": 0.1, "steps": STEPS}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug: ingest skips a late batch's rows by offset but still applies its document changes, so a batch "
-    "delivered after newer ones (a client timeout and retry, a busy server) puts back older summary values and "
-    "state; needs a per-batch stamp the server compares before merging documents"))
 def test_a_stale_batch_arriving_after_newer_ones_changes_nothing(server: ServerProcess, pg_database: str,
                                                                  project: str) -> None:
     """A batch delivered late (after the client timed out and sent it again, then more) is a replay:
