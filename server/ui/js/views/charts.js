@@ -239,8 +239,9 @@ export class ChartPanel {
       series.push({ ...line, label: names.get(id), stroke: smoothing ? alpha(c, 0.3) : c, width: 1,
         points: { show: few, size: 5, fill: c } });
       series.push({ ...line, label: names.get(id) + " (smoothed)", stroke: c, width: 1.5, show: smoothing > 0 });
-      series.push({ ...line, label: "min", stroke: "transparent", width: 0 });
-      series.push({ ...line, label: "max", stroke: "transparent", width: 0 });
+      // the band's edges are drawn too: a one-bucket spike is a visible line, not a hairline of fill
+      series.push({ ...line, label: "min", stroke: alpha(c, 0.35), width: 1 });
+      series.push({ ...line, label: "max", stroke: alpha(c, 0.35), width: 1 });
       bands.push({ series: [base + 3, base + 2], fill: alpha(c, 0.18) });
     });
     const opts = {
