@@ -18,6 +18,6 @@ export async function projectsView(root) {
     h("td", {}, formatTime(p.last_activity))));
   replace(root, h("h1", {}, "Projects"),
     h("table", { class: "grid", id: "projects-table" },
-      h("thead", {}, h("tr", {}, h("th", {}, "project"), h("th", {}, "runs"), h("th", {}, "running"), h("th", {}, "last activity"))),
+      h("thead", {}, h("tr", {}, h("th", {}, "project"), h("th", { class: "num" }, "runs"), h("th", { class: "num" }, "running"), h("th", {}, "last activity"))),
       h("tbody", {}, rows)));
 }
