@@ -18,13 +18,23 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ._jsonl import decode_array
 from ._query import run_document
 from ._store import RunDocument
 
-__all__ = ["DocumentCache", "SYSTEM", "append_lines", "copy_document", "read_system"]
+__all__ = ["CACHE_FILE", "SYSTEM", "DocumentCache", "append_lines", "copy_document", "read_system"]
 
 SYSTEM = "system.jsonl"
 _RACY_SECONDS = 2.0
+#: The saved copy of a project's run documents (``<project>/.documents.json``), rewritten after a
+#: query that had to read many runs' files.
+CACHE_FILE = ".documents.json"
+_CACHE_VERSION = 1
+_SAVE_AFTER = 50
+
+
+def _as_key(value: Any) -> tuple[int, int, int] | None:
+    return None if value is None else (int(value[0]), int(value[1]), int(value[2]))
 
 
 def _file_key(path: str) -> tuple[int, int, int] | None:
@@ -67,6 +77,8 @@ class DocumentCache:
         # run dir -> (directory identity, meta, document, edits.jsonl identity)
         self._entries: dict[str, tuple[tuple[int, int], dict[str, Any], RunDocument, Any]] = {}
         self._lock = threading.Lock()
+        self._loaded: set[str] = set()  # projects whose saved cache file was read
+        self._rebuilt = 0  # documents read from their files by the current query
 
     def documents(self, project: str | None) -> list[RunDocument]:
         """The documents of a project's runs (every project's when None), in no particular order.
@@ -75,10 +87,16 @@ class DocumentCache:
         documents: list[RunDocument] = []
         now = time.time()
         for name in projects:
+            project_dir = os.path.join(self._store.location, name)
+            if name not in self._loaded:
+                self._loaded.add(name)
+                self._load(project_dir)
+            self._rebuilt = 0
             try:
-                entries = os.scandir(os.path.join(self._store.location, name))
+                entries = os.scandir(project_dir)
             except (FileNotFoundError, NotADirectoryError):
                 continue
+            listed: set[str] = set()
             with entries:
                 for entry in entries:
                     if entry.name.startswith("."):
@@ -90,7 +108,42 @@ class DocumentCache:
                     document = self._document(name, entry.name, entry.path, (status.st_ino, status.st_mtime_ns), now)
                     if document is not None:
                         documents.append(document)
+                        listed.add(entry.name)
+            if self._rebuilt >= max(_SAVE_AFTER, len(listed) // 20):
+                self._save(project_dir, listed)
         return documents
+
+    # -- a saved copy, so that the first query of a process (the CLI) does not read every run ------
+    def _load(self, project_dir: str) -> None:
+        """Take the entries of the project's saved cache; each is still checked against its run
+        directory before use, so a stale or foreign file costs a re-read, never a wrong answer."""
+        try:
+            with open(os.path.join(project_dir, CACHE_FILE), "rb") as handle:
+                saved = decode_array(handle.read())
+            if saved.get("version") != _CACHE_VERSION:
+                return
+            with self._lock:
+                for run_id, (ino, mtime_ns, meta, document, edits) in saved["entries"].items():
+                    key = (int(ino), int(mtime_ns))
+                    self._entries.setdefault(os.path.join(project_dir, run_id), (key, meta, document, _as_key(edits)))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return
+
+    def _save(self, project_dir: str, listed: set[str]) -> None:
+        """Write the entries of the runs just listed (deleted runs drop out)."""
+        with self._lock:
+            entries = {run_id: [*entry[0], entry[1], entry[2], entry[3]] for run_id in listed
+                       if (entry := self._entries.get(os.path.join(project_dir, run_id))) is not None}
+        tmp = os.path.join(project_dir, f"{CACHE_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump({"version": _CACHE_VERSION, "entries": entries}, handle, allow_nan=True, default=repr)
+            os.replace(tmp, os.path.join(project_dir, CACHE_FILE))
+        except (OSError, ValueError, TypeError):
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
     def _document(self, project: str, run_id: str, run_dir: str, key: tuple[int, int], now: float) -> RunDocument | None:
         with self._lock:
@@ -102,6 +155,7 @@ class DocumentCache:
             if not os.path.exists(run_json):
                 return None  # not a run (or being deleted)
             edits = _file_key(os.path.join(run_dir, "edits.jsonl"))
+            self._rebuilt += 1
             record = self._store._read_record(run_dir, project, run_id, check_liveness=False)
             meta = record["meta"]
             touched = [t for t in (_mtime(run_json), _mtime(os.path.join(run_dir, "history.jsonl")),

@@ -68,3 +68,24 @@ def test_a_symbolic_link_cannot_lead_a_file_outside_the_run(tmp_path: Path) -> N
     with pytest.raises(trackkit.UsageError):
         store.open_file("p", "r1", "link/secret.txt")
     assert not (outside / "new.txt").exists()
+
+
+def test_a_saved_run_list_is_only_a_hint(tmp_path: Path) -> None:
+    """The run documents a query saves for the next process are checked against each run: an edit
+    made since, a deleted run or a garbled file never shows in an answer."""
+    store = trackkit.LocalStore(tmp_path / "s")
+    for number in range(60):
+        make_run(store, "p", f"r{number:02d}", summary={"acc": number / 100})
+        _age(tmp_path / "s" / "p" / f"r{number:02d}")
+    assert store.query_runs("p")["total"] == 60
+    saved = tmp_path / "s" / "p" / ".documents.json"
+    assert saved.exists()
+    editor = trackkit.LocalStore(tmp_path / "s")
+    record = editor.read_run("p", "r05")
+    editor.update_run("p", "r05", summary={**record["summary"], "values": {"acc": 0.99}})
+    editor.delete_run("p", "r07")
+    fresh = trackkit.LocalStore(tmp_path / "s")
+    page = fresh.query_runs("p", order="-summary.acc", limit=1)
+    assert [run["id"] for run in page["runs"]] == ["r05"] and page["total"] == 59
+    saved.write_text("{garbled")
+    assert trackkit.LocalStore(tmp_path / "s").query_runs("p", filters={"id": "r05"})["runs"][0]["summary"] == {"acc": 0.99}
