@@ -7,8 +7,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
 
 from ._errors import RunNotFoundError, UsageError
-from ._filters import check_filters, matches, parse_order, sort_documents
-from ._store import Store
+from ._filters import check_filters, parse_order
+from ._store import KeyInfo, RunDocument, RunRecord, SampledSeries, Store
 
 __all__ = ["Api", "ApiRun", "Project", "Runs"]
 
@@ -16,10 +16,14 @@ __all__ = ["Api", "ApiRun", "Project", "Runs"]
 class Project:
     """A project in the store."""
 
-    def __init__(self, name: str, entity: str, run_count: int) -> None:
+    def __init__(self, name: str, entity: str, run_count: int, running: int = 0, last_activity: float | None = None) -> None:
         self.name = name
         self.entity = entity
         self.run_count = run_count
+        #: Runs a live process is writing now.
+        self.running = running
+        #: Epoch seconds of the newest activity (a row, a heartbeat, a finish), or None.
+        self.last_activity = last_activity
 
     def __repr__(self) -> str:
         return f"<Project {self.name} ({self.run_count} runs)>"
@@ -27,33 +31,57 @@ class Project:
 
 class ApiRun:
     """A run read from the store. Edit ``config``, ``summary``, ``tags``, ``notes`` or ``name``,
-    then call ``update()`` to save the edits."""
+    then call ``update()`` to save the edits.
 
-    def __init__(self, store: Store, project: str, run_id: str) -> None:
+    ``Api().runs(...)`` builds runs from the documents of its query; metadata, provenance and
+    config changes are read from the store the first time they are asked for."""
+
+    def __init__(self, store: Store, project: str, run_id: str, *, document: RunDocument | None = None) -> None:
         self._store = store
         self.project = project
         self.id = run_id
-        self.load()
+        if document is None:
+            self.load()
+        else:
+            self._record: RunRecord | None = None
+            self._set_document(document)
 
     def load(self) -> ApiRun:
         """(Re)read the run from the store."""
+        from ._query import run_document
+
         record = self._store.read_run(self.project, self.id)
-        meta = record["meta"]
-        self._meta = meta
-        self._config_document = record["config"]
-        self._summary_document = record["summary"]
-        self.name: str = meta.get("name", self.id)
-        self.entity: str = meta.get("entity", "local")
-        self.state: str = meta.get("state", "running")
-        self.tags: list[str] = list(meta.get("tags") or [])
-        self.notes: str | None = meta.get("notes")
-        self.group: str | None = meta.get("group")
-        self.job_type: str | None = meta.get("job_type")
-        self.config: dict[str, Any] = _deep_copy(record["config"].get("values") or {})
-        self.summary: dict[str, Any] = dict(record["summary"].get("values") or {})
-        self._loaded_config = _deep_copy(self.config)
-        self._loaded_summary = dict(self.summary)
+        self._record = record
+        self._set_document(run_document(record, self.project, self.id))
         return self
+
+    def _set_document(self, document: RunDocument) -> None:
+        self._document = document
+        self.name: str = document.get("name") or self.id
+        self.entity: str = document.get("entity") or "local"
+        self.state: str = document.get("state") or "running"
+        self.tags: list[str] = list(document.get("tags") or [])
+        self.notes: str | None = document.get("notes")
+        self.group: str | None = document.get("group")
+        self.job_type: str | None = document.get("job_type")
+        self.config: dict[str, Any] = _deep_copy(document.get("config") or {})
+        self.summary: dict[str, Any] = _deep_copy(document.get("summary") or {})
+        self._loaded_config = _deep_copy(self.config)
+        self._loaded_summary = _deep_copy(self.summary)
+
+    def _full_record(self) -> RunRecord:
+        """The run's record (metadata, config and summary documents), read once."""
+        if self._record is None:
+            self._record = self._store.read_run(self.project, self.id)
+        return self._record
+
+    @property
+    def _meta(self) -> dict[str, Any]:
+        return self._full_record()["meta"]
+
+    @property
+    def _config_document(self) -> dict[str, Any]:
+        return self._full_record()["config"]
 
     def __repr__(self) -> str:
         return f"<ApiRun {self.project}/{self.id} name={self.name!r} state={self.state}>"
@@ -65,7 +93,7 @@ class ApiRun:
     @property
     def created_at(self) -> str:
         """Creation time, ISO 8601 in UTC."""
-        return _iso(self._meta.get("created_at"))
+        return _iso(self._document.get("created_at"))
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -94,31 +122,67 @@ class ApiRun:
             "notes": self.notes,
             "group": self.group,
             "job_type": self.job_type,
-            "created_at": self._meta.get("created_at"),
-            "runtime": self._meta.get("runtime"),
+            "created_at": self._document.get("created_at"),
+            "runtime": self._document.get("runtime"),
             "config": self.config,
             "summary": self.summary,
         }
 
     # -- history ---------------------------------------------------------------------------------
-    def scan_history(self, keys: Sequence[str] | None = None, *, include_superseded: bool = False) -> Iterator[dict[str, Any]]:
-        """Every history row in order. With ``keys``, only rows holding all of them, reduced to
-        those keys and ``_step``. Rows a rewind (``init(resume_from_step=N)``) superseded are left
-        out unless ``include_superseded=True``; then they come flagged ``"_superseded": True``."""
-        rows = self._store.iter_history(self.project, self.id, include_superseded=include_superseded)
+    def scan_history(
+        self,
+        keys: Sequence[str] | None = None,
+        page_size: int = 1000,
+        min_step: int | None = None,
+        max_step: int | None = None,
+        *,
+        include_superseded: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """Every history row in order, unsampled (W&B's ``scan_history``; ``page_size`` is accepted
+        for compatibility). With ``keys``, only rows holding all of them, reduced to those keys and
+        ``_step``; ``min_step``/``max_step`` keep the steps in that range (both ends included). Rows a
+        rewind (``init(resume_from_step=N)``) superseded are left out unless ``include_superseded=True``;
+        then they come flagged ``"_superseded": True``."""
+        if keys is not None and (isinstance(keys, str) or not isinstance(keys, Sequence)):
+            raise UsageError(f"scan_history(keys=...) takes a list of metric names; got {keys!r}.")
+        rows = self._store.scan_history(self.project, self.id, keys=None if keys is None else list(keys),
+                                        min_step=min_step, max_step=max_step, include_superseded=include_superseded)
         if keys is None:
             return rows  # no per-row generator step on the common path
         return _select(rows, list(keys))
 
-    def history(self, keys: Sequence[str] | None = None, samples: int | None = None, pandas: bool = True) -> Any:
-        """History rows, evenly sampled down to ``samples`` when given; a pandas DataFrame when
-        pandas is installed (and ``pandas=True``), else a list of dicts."""
+    def history_keys(self) -> dict[str, KeyInfo]:
+        """Every metric the run logged, with its count, first and last step and type (``number``,
+        ``string`` or ``other``); kept by the store as rows are written, so this reads no history."""
+        return self._store.history_keys(self.project, self.id)
+
+    def keys(self) -> list[str]:
+        """The names of the logged metrics, sorted."""
+        return sorted(self.history_keys())
+
+    def history(
+        self, keys: Sequence[str] | None = None, samples: int | None = None, pandas: bool = True, x_axis: str = "_step"
+    ) -> Any:
+        """History rows; a pandas DataFrame when pandas is installed (and ``pandas=True``), else a list of dicts.
+
+        Without ``samples``, every row (as ``scan_history``). With ``samples=N``, the numeric
+        metrics (``keys``, default all) cut into at most ``N`` equal-width buckets along ``x_axis``
+        (``_step``, ``_timestamp``, ``_runtime`` or a metric), one row per bucket: the ``x_axis``
+        value of the bucket's first point, each key's last value under its own name, and
+        ``<key>/min`` and ``<key>/max``, so no spike between two rows is lost. Strings are left out
+        of sampled history (``scan_history`` has them)."""
         if keys is not None and (isinstance(keys, str) or not isinstance(keys, Sequence)):
             raise UsageError(f"history(keys=...) takes a list of metric names; got {keys!r}.")
-        rows = list(self.scan_history(keys))
-        if samples is not None and 0 < samples < len(rows):
-            last = len(rows) - 1
-            rows = [rows[round(i * last / (samples - 1))] for i in range(samples)] if samples > 1 else rows[:1]
+        if samples is None:
+            rows = list(self.scan_history(keys))
+        else:
+            if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+                raise UsageError(f"history(samples=...) must be a positive int; got {samples!r}.")
+            if keys is None:
+                keys = sorted(k for k, info in self.history_keys().items() if info["type"] == "number")
+            wanted = [k for k in keys if k != x_axis and k not in _AXES]
+            series = self._store.sample_history(self.project, self.id, wanted, x=x_axis, samples=samples) if wanted else {}
+            rows = bucket_rows(series, x_axis, samples)
         if pandas:
             try:
                 import pandas as pd  # type: ignore[import-untyped]
@@ -140,7 +204,7 @@ class ApiRun:
         meta: dict[str, Any] = {}
         for field, value in (("name", self.name), ("tags", list(self.tags)), ("notes", self.notes),
                              ("group", self.group), ("job_type", self.job_type)):
-            loaded = self._meta.get(field, self.id if field == "name" else None)
+            loaded: Any = self._document.get(field, self.id if field == "name" else None)
             if field == "tags":
                 loaded = list(loaded or [])
             if not _same(loaded, value):
@@ -218,6 +282,36 @@ def _select(rows: Iterator[dict[str, Any]], wanted: list[str]) -> Iterator[dict[
             yield selected
 
 
+_AXES = ("_step", "_timestamp", "_runtime")
+
+
+def bucket_rows(series: Mapping[str, SampledSeries], x_axis: str, samples: int) -> list[dict[str, Any]]:
+    """Sampled series as rows, one per bucket: ``x_axis`` (the x of the bucket's first point over
+    all keys), each key's ``last`` under its name, ``<key>/min`` and ``<key>/max``."""
+    from ._sampling import bucket_index
+
+    by_bucket: dict[int, dict[str, Any]] = {}
+    for key, sampled in series.items():
+        start, stop = sampled["start"], sampled["stop"]
+        for i, x in enumerate(sampled["x"]):
+            index = 0 if start is None or stop is None else bucket_index(x, start, stop, samples)
+            row = by_bucket.get(index)
+            if row is None:
+                row = by_bucket[index] = {x_axis: x}
+            elif x < row[x_axis]:
+                row[x_axis] = x
+            row[key] = sampled["last"][i]
+            row[f"{key}/min"] = sampled["min"][i]
+            row[f"{key}/max"] = sampled["max"][i]
+    rows = [by_bucket[index] for index in sorted(by_bucket)]
+    if x_axis == "_step":
+        for row in rows:
+            step = row["_step"]
+            if isinstance(step, float) and step.is_integer():
+                row["_step"] = int(step)
+    return rows
+
+
 def _deep_copy(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _deep_copy(v) for k, v in value.items()}
@@ -235,30 +329,44 @@ def _iso(timestamp: Any) -> str:
 
 
 class Runs(Sequence[ApiRun]):
-    """A lazy sequence of runs: nothing is read until it is iterated, indexed or measured."""
+    """A lazy sequence of runs, fetched from the store a page (``per_page`` runs) at a time:
+    nothing is read until it is iterated, indexed or measured, and ``len()`` asks for one page."""
 
     def __init__(
-        self, store: Store, projects: list[str], filters: Mapping[str, Any] | None, order: str | Sequence[str] | None
+        self,
+        store: Store,
+        project: str | None,
+        filters: Mapping[str, Any] | None,
+        order: str | Sequence[str] | None,
+        per_page: int = 50,
     ) -> None:
         self._store = store
-        self._projects = projects
-        self._filters = filters
+        self._project = project
+        self._filters = dict(filters) if filters is not None else None
         self._order = order or "-created_at"
-        self._runs: list[ApiRun] | None = None
+        self._per_page = per_page
+        self._pages: dict[int, list[ApiRun]] = {}
+        self._total: int | None = None
 
-    def _load(self) -> list[ApiRun]:
-        if self._runs is None:
-            runs = []
-            for project in self._projects:
-                for run_id in self._store.run_ids(project):
-                    try:
-                        run = ApiRun(self._store, project, run_id)
-                    except RunNotFoundError:  # deleted while we listed
-                        continue
-                    if matches(run.document(), self._filters):
-                        runs.append(run)
-            self._runs = sort_documents(runs, self._order, ApiRun.document)
-        return self._runs
+    def _page(self, number: int) -> list[ApiRun]:
+        page = self._pages.get(number)
+        if page is None:
+            result = self._store.query_runs(self._project, self._filters, self._order,
+                                            limit=self._per_page, offset=number * self._per_page)
+            self._total = result["total"]
+            page = self._pages[number] = [
+                ApiRun(self._store, document.get("project") or self._project or "", document["id"], document=document)
+                for document in result["runs"]
+            ]
+        return page
+
+    @property
+    def total(self) -> int:
+        """How many runs match (the total of the first page's query)."""
+        if self._total is None:
+            self._page(0)
+        assert self._total is not None
+        return self._total
 
     @overload
     def __getitem__(self, index: int) -> ApiRun: ...
@@ -267,16 +375,31 @@ class Runs(Sequence[ApiRun]):
     def __getitem__(self, index: slice) -> list[ApiRun]: ...
 
     def __getitem__(self, index: int | slice) -> ApiRun | list[ApiRun]:
-        return self._load()[index]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        position = index + len(self) if index < 0 else index
+        if position < 0:
+            raise IndexError(f"run index {index} out of range ({len(self)} runs)")
+        page = self._page(position // self._per_page)
+        offset = position % self._per_page
+        if offset >= len(page):
+            raise IndexError(f"run index {index} out of range ({len(self)} runs)")
+        return page[offset]
 
     def __len__(self) -> int:
-        return len(self._load())
+        return self.total
 
     def __iter__(self) -> Iterator[ApiRun]:
-        return iter(self._load())
+        number = 0
+        while True:
+            page = self._page(number)
+            yield from page
+            if len(page) < self._per_page or (number + 1) * self._per_page >= self.total:
+                return
+            number += 1
 
     def __repr__(self) -> str:
-        return f"<Runs {','.join(self._projects)} filters={self._filters!r} order={self._order!r}>"
+        return f"<Runs {self._project or '*'} filters={self._filters!r} order={self._order!r}>"
 
 
 class Api:
@@ -295,25 +418,31 @@ class Api:
         self.store: Store = resolve_store(store, dir)
 
     def projects(self) -> list[Project]:
-        """The projects in the store."""
+        """The projects in the store, with their run counts."""
         from ._session import _entity
 
-        return [Project(name, _entity(), len(self.store.run_ids(name))) for name in self.store.projects()]
+        entity = _entity()
+        return [Project(info["name"], entity, info["run_count"], info["running"], info["last_activity"])
+                for info in self.store.project_infos()]
 
     def runs(
-        self, path: str | None = None, filters: Mapping[str, Any] | None = None, order: str | Sequence[str] | None = None
+        self,
+        path: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        order: str | Sequence[str] | None = None,
+        per_page: int = 50,
     ) -> Runs:
         """Runs of a project (``"project"`` or ``"entity/project"``; all projects when None),
         filtered with MongoDB-style ``filters`` and sorted by ``order`` (``"-summary.acc"``, or a list
-        of such keys). Ordering: numbers by value, then strings, then booleans and others; missing
-        keys, None and NaN last in both directions; ties by creation time, then id."""
+        of such keys), fetched ``per_page`` at a time. Ordering: numbers by value, then strings, then
+        booleans and others; missing keys, None and NaN last in both directions; ties by creation
+        time, then id."""
         check_filters(filters)  # a bad operator or $regex fails here, even in an empty project
         parse_order(order)
-        if path is None:
-            projects = self.store.projects()
-        else:
-            projects = [path.strip("/").split("/")[-1]]
-        return Runs(self.store, projects, filters, order)
+        if isinstance(per_page, bool) or not isinstance(per_page, int) or per_page < 1:
+            raise UsageError(f"per_page must be a positive int; got {per_page!r}.")
+        project = None if path is None else path.strip("/").split("/")[-1]
+        return Runs(self.store, project, filters, order, per_page)
 
     def _is_entity_of_runs_run(self, entity: str, run_id: str) -> bool:
         """Whether ``entity/runs/run_id`` names run ``run_id`` of a project called "runs" (rather
@@ -338,7 +467,8 @@ class Api:
         run_id = parts[-1]
         if len(parts) >= 2:
             return ApiRun(self.store, parts[-2], run_id)
-        found = [project for project in self.store.projects() if run_id in self.store.run_ids(project)]
+        page = self.store.query_runs(None, {"id": run_id}, fields=[])
+        found = sorted({str(document.get("project")) for document in page["runs"]})
         if not found:
             raise RunNotFoundError(f"no run with id {run_id!r} in {self.store.location}.")
         if len(found) > 1:
