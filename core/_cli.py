@@ -12,7 +12,7 @@ from typing import Any
 
 from ._api import Api, ApiRun
 from ._errors import TrackkitError, UsageError
-from ._filters import STRING_FIELDS, check_filters, resolve_field
+from ._filters import STRING_FIELDS, check_filters, field_value
 from ._regex import check_regex
 
 __all__ = ["main"]
@@ -192,15 +192,15 @@ def _cmd_runs(api: Api, args: argparse.Namespace) -> None:
     rows = []
     for run in runs:
         document = run.document()
-        values = [resolve_field(document, c) for c in columns]
-        rows.append([run.id, run.name, run.state, *[None if type(v) is object else v for v in values]])
+        rows.append([run.id, run.name, run.state, *[field_value(document, c) for c in columns]])
     print(_table(headers, rows))
 
 
 def _cmd_show(api: Api, args: argparse.Namespace) -> None:
     run = api.run(args.run)
-    history = list(run.scan_history())
-    keys = sorted({k for row in history for k in row if not k.startswith("_")})
+    key_infos = run.history_keys()  # kept by the store as rows are written: no history is read
+    keys = sorted(k for k in key_infos if not k.startswith("_"))
+    rows = _history_rows(run, key_infos)
     data = {
         **_run_row(run),
         "notes": run.notes,
@@ -208,7 +208,7 @@ def _cmd_show(api: Api, args: argparse.Namespace) -> None:
         "job_type": run.job_type,
         "provenance": run.provenance,
         "config_changes": run.config_changes,
-        "history": {"rows": len(history), "keys": keys},
+        "history": {"rows": rows, "keys": keys},
         "metadata": run.metadata,
     }
     from ._api_context import context_data, context_lines
@@ -224,7 +224,7 @@ def _cmd_show(api: Api, args: argparse.Namespace) -> None:
         f"state    {run.state}" + (f"  ({run.metadata.get('exit_reason')})" if run.metadata.get("exit_reason") else ""),
         f"created  {run.created_at}",
         f"tags     {', '.join(run.tags) or '-'}",
-        f"history  {len(history)} rows; keys: {', '.join(keys) or '-'}",
+        f"history  {rows} rows; keys: {', '.join(keys) or '-'}",
         "",
         "config",
         _table(["key", "value", "source"], [[k, v, provenance.get(k, "?")] for k, v in config.items()]) if config else "  (empty)",
@@ -238,6 +238,15 @@ def _cmd_show(api: Api, args: argparse.Namespace) -> None:
                          [[c["key"], c["old"], c["new"], c.get("step"), c.get("source")] for c in run.config_changes])]
     lines += context_lines(run, data)
     print("\n".join(lines))
+
+
+def _history_rows(run: ApiRun, key_infos: dict[str, Any]) -> int:
+    """The run's row count: what a finished run recorded, else (a run still writing) the count of
+    its most logged key."""
+    recorded = run.metadata.get("history_rows") if run.state != "running" else None
+    if isinstance(recorded, int) and not isinstance(recorded, bool):
+        return recorded
+    return max((int(info.get("count") or 0) for info in key_infos.values()), default=0)
 
 
 _ABSENT = object()

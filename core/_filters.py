@@ -19,6 +19,7 @@ __all__ = [
     "OPERATORS",
     "STRING_FIELDS",
     "check_filters",
+    "field_value",
     "matches",
     "order_key",
     "parse_order",
@@ -43,6 +44,12 @@ def resolve_field(document: Mapping[str, Any], field: str) -> Any:
     if value is _MISSING and field.startswith("config.") and field.endswith(".value"):
         return _resolve(document, field[: -len(".value")])
     return value
+
+
+def field_value(document: Mapping[str, Any], field: str, default: Any = None) -> Any:
+    """The value at a dotted path (as ``resolve_field``), or ``default`` when there is none."""
+    value = resolve_field(document, field)
+    return default if value is _MISSING else value
 
 
 def _resolve(document: Mapping[str, Any], field: str) -> Any:

@@ -276,7 +276,7 @@ class LocalRunSink:
         """Keep the history index (``_history_index``) up to date; it never fails a write."""
         writer = self.__dict__.get("_index_writer")
         if writer is None:
-            from ._history_index import IndexWriter
+            from ._index_files import IndexWriter
 
             writer = self.__dict__.setdefault("_index_writer", IndexWriter(self.run_dir))
         writer.appended(rows, start, end)
@@ -543,6 +543,13 @@ class LocalStore:
             raise RunNotFoundError(f"no run {project}/{run_id} in {self.location}.")
         shutil.rmtree(run_dir)
 
+    def check(self, *, repair: bool = False) -> dict[str, Any]:
+        """``trackkit doctor``: find torn history lines, unreadable JSON files and runs left
+        ``running`` by a dead process; with ``repair``, fix them without losing data (``_local_doctor``)."""
+        from ._local_doctor import check_local_store
+
+        return check_local_store(self, repair=repair)
+
     # -- Store v2: the query side (helper H3a; see trackkit._store.QueryStore, logic in _query,
     # _local_query, _sampling, _run_files) ---------------------------------------------------------
     def _existing_run_dir(self, project: str, run_id: str) -> str:
@@ -586,7 +593,7 @@ class LocalStore:
         run_dir = self._existing_run_dir(project, run_id)
         cache = self.__dict__.get("_index_cache")
         if cache is None:
-            from ._history_index import IndexCache
+            from ._index_files import IndexCache
 
             cache = self.__dict__.setdefault("_index_cache", IndexCache())
         return cache.get(run_dir, lambda: not self._is_live(project, run_id))
