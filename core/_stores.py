@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_DIR_NAME",
     "LEGACY_DIR_NAME",
     "default_store_dir",
+    "local_store",
     "open_store",
     "register_scheme",
     "resolve_store",
@@ -58,6 +59,10 @@ _ACCEPTED = "a directory path, file:///path, memory://name, http(s)://host:port 
 
 _memory_stores: dict[str, MemoryStore] = {}
 _memory_lock = threading.Lock()
+#: One ``LocalStore`` per directory (and heartbeat timeout) in a process, most recent last, so that its
+#: run-document and history-index caches stay warm across ``Api()`` instances, ``init`` and the CLI.
+_local_stores: dict[tuple[str, float], LocalStore] = {}
+_LOCAL_STORES_KEPT = 16
 _legacy_noted = False
 
 
@@ -126,10 +131,10 @@ def open_store(location: str | os.PathLike[str] | Store | None = None, *, dir: s
     if not sep or len(scheme) == 1:  # a path (C:\\... on Windows has a one-letter "scheme")
         if not text:
             raise UsageError(f"an empty store location; give {_ACCEPTED}.")
-        return LocalStore(text)
+        return local_store(text)
     scheme = scheme.lower()
     if scheme == "file":
-        return LocalStore(_file_path(text, rest))
+        return local_store(_file_path(text, rest))
     if scheme == "memory":
         return memory_store(rest.strip("/") or "default")
     opener = _opener(scheme, text)
@@ -143,6 +148,24 @@ def _file_path(url: str, rest: str) -> str:
     from urllib.request import url2pathname
 
     return url2pathname(slash + path)
+
+
+def local_store(path: str | os.PathLike[str]) -> LocalStore:
+    """The process's ``LocalStore`` for a directory: one instance per path, shared, so that a new
+    ``Api()`` finds its caches warm (they key every entry by the files' identity, size and mtime, so
+    a shared instance never serves a stale document). A changed ``TRACKKIT_HEARTBEAT_TIMEOUT`` gets
+    a store of its own."""
+    from ._settings import heartbeat_timeout
+
+    key = (os.path.abspath(os.fspath(path)), heartbeat_timeout())
+    with _memory_lock:
+        store = _local_stores.pop(key, None)
+        if store is None:
+            store = LocalStore(key[0])
+        _local_stores[key] = store  # most recent last
+        while len(_local_stores) > _LOCAL_STORES_KEPT:
+            del _local_stores[next(iter(_local_stores))]
+        return store
 
 
 def memory_store(name: str) -> MemoryStore:
@@ -186,12 +209,12 @@ def resolve_store(store: str | os.PathLike[str] | Store | None = None, dir: str 
     if store is not None:
         return open_store(store, dir=dir)
     if dir is not None:
-        return LocalStore(dir)
+        return local_store(dir)
     from_env = os.environ.get("TRACKKIT_STORE")
     if from_env:
         return open_store(from_env, dir=os.environ.get("TRACKKIT_DIR") or None)
     local = os.environ.get("TRACKKIT_DIR")
-    return LocalStore(local if local else default_store_dir())
+    return local_store(local if local else default_store_dir())
 
 
 def run_number(store: Any, project: str) -> int:

@@ -102,15 +102,14 @@ def sync_once(store: Any, spool: Any, targets: list[tuple[str, str]], *, include
 def main(argv: list[str] | None = None) -> int:
     """``trackkit sync ...``."""
     from ._http_store import HttpStore
-    from ._local_store import LocalStore
-    from ._stores import default_store_dir
+    from ._stores import default_store_dir, local_store
 
     args = build_parser().parse_args(argv)
     try:
         url = args.store or os.environ.get("TRACKKIT_STORE")
         if not url or not url.lower().startswith(("http://", "https://")):
             raise UsageError("trackkit sync needs the server: --store http://host:8080 or TRACKKIT_STORE=http://...")
-        spool = LocalStore(args.dir or os.environ.get("TRACKKIT_DIR") or default_store_dir())
+        spool = local_store(args.dir or os.environ.get("TRACKKIT_DIR") or default_store_dir())
         store = HttpStore(url, spool.location)
         if args.all and (args.runs or args.project):
             raise UsageError("give runs, --project or --all, not several of them.")

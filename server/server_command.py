@@ -68,8 +68,7 @@ def open_server_store(location: str | None, files_dir: str | None = None, *, mig
         from .postgres_store import PostgresStore
 
         return PostgresStore(location, files_dir=files_dir or os.path.abspath("trackkit-files"), migrate=migrate)  # type: ignore[arg-type]
-    from trackkit._local_store import LocalStore
-    from trackkit._stores import default_store_dir
+    from trackkit._stores import default_store_dir, local_store
 
     if location and "://" in location and not location.lower().startswith("file://"):
         from trackkit import UsageError
@@ -79,7 +78,7 @@ def open_server_store(location: str | None, files_dir: str | None = None, *, mig
         from trackkit._stores import open_store
 
         return open_store(location)
-    return LocalStore(location or os.environ.get("TRACKKIT_DIR") or default_store_dir())
+    return local_store(location or os.environ.get("TRACKKIT_DIR") or default_store_dir())
 
 
 def app_factory() -> Any:
