@@ -589,7 +589,7 @@ class LocalStore:
         return page
 
     def _history_index(self, project: str, run_id: str) -> Any:
-        """The run's history index, caught up with its history (``_history_index.load_index``)."""
+        """The run's history index, caught up with its history (``_index_files.load_index``)."""
         run_dir = self._existing_run_dir(project, run_id)
         cache = self.__dict__.get("_index_cache")
         if cache is None:
