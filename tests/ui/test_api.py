@@ -181,3 +181,32 @@ def test_keys_of_many_runs_in_one_request(server: Any, store: Any) -> None:
     first, missing = body["runs"]
     assert first["keys"]["loss"]["count"] == 3000 and first["keys"]["loss"]["type"] == "number"
     assert missing["keys"] == {} and "missing" in missing["error"]
+
+
+@pytest.mark.parametrize("document", [
+    {"a": [1.0, float("nan"), {"b": float("inf")}], "c": None},
+    {"x": [None, 1.0, float("-inf")]},
+    {"x": [float("inf"), float("-inf")]},
+    {"t": (1.0, float("nan"))},
+    [float("nan")],
+    {"big": [1e308, 1e308], "n": 2**70, "s": "NaN-looking text"},
+    {"runs": [{"series": {"x": [0.0, 1.0], "min": [None, 2.0]}}] * 3},
+])
+def test_encoding_keeps_every_non_finite_float(document: Any) -> None:
+    """The fast encoder is used only when it cannot lose a value: NaN and ±inf always come out as
+    strings, None as null, everything else exactly as the standard library writes it."""
+    import json
+    import math
+
+    from trackkit.server.app import dumps
+
+    def expected(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        if isinstance(value, dict):
+            return {k: expected(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [expected(v) for v in value]
+        return value
+
+    assert json.loads(dumps(document)) == expected(document)
