@@ -81,13 +81,15 @@ class HttpClient:
                 session.headers["Authorization"] = f"Bearer {self.token}"
         return session
 
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, data: bytes | None = None,
-                stream: bool = False, timeout: tuple[float, float] | None = None) -> Any:
+    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, data: Any = None,
+                stream: bool = False, timeout: tuple[float, float] | None = None,
+                headers: dict[str, str] | None = None) -> Any:
         """One request to ``<url>/api/v1<path>``; a non-2xx answer raises ``ServerError`` (or
         ``RunNotFoundError`` for 404, ``RunInUseError`` for 409 ``run_in_use``); so does no answer (status 0)."""
         import requests
 
-        headers = {"Content-Type": "application/json"} if data is not None else None
+        if headers is None and data is not None:
+            headers = {"Content-Type": "application/json"}
         try:
             response = self._session().request(method, self.url + "/api/v1" + path, params=params, data=data,
                                                headers=headers, stream=stream, timeout=timeout or self.timeout)
@@ -328,8 +330,21 @@ class HttpStore:
         raise UsageError(f"deleting runs on the server at {self.location} is not supported yet.")
 
     def put_file(self, project: str, run_id: str, name: str, source: FileSource) -> FileInfo:
-        raise UsageError(f"uploading files to the server at {self.location} is not supported yet; "
-                         f"files saved by a run stay in its spool ({self.spool.location}).")
+        """Upload a file into a run on the server (streamed from a path or file object)."""
+        import io
+
+        from ._run_files import check_file_name
+
+        name = check_file_name(name)
+        path = f"/upload/{quote(project, safe='')}/{quote(run_id, safe='')}/{quote(name)}"
+        headers = {"Content-Type": "application/octet-stream", "X-Trackkit-Writer": "api"}
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as handle:
+                response = self.client.request("PUT", path, data=handle, headers=headers, timeout=(5.0, 300.0))
+        else:
+            data = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+            response = self.client.request("PUT", path, data=data, headers=headers, timeout=(5.0, 300.0))
+        return cast(FileInfo, response.json())
 
 
 def _open(url: str, spool_dir: str | None) -> HttpStore:

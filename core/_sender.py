@@ -35,6 +35,8 @@ MAX_BYTES = 1 << 20
 _DOCUMENTS = ("run.json", "config.json", "summary.json", "edits.jsonl")
 #: In the spool's run directory: the documents the server last acknowledged.
 SENT_FILE = ".sync-sent.json"
+#: Seconds between uploads of a run file that keeps changing (the console log), until the run ends.
+FILE_EVERY = 30.0
 
 
 class SyncConflict(TrackkitError):
@@ -152,6 +154,8 @@ class RunSender:
         self._record: dict[str, Any] | None = None
         self._last_send = 0.0
         self._stamp_sent = 0.0
+        self._files_sent: dict[str, list[float]] = {}  # name -> [size, updated_at] the server has
+        self._files_tried: dict[str, float] = {}  # name -> when it was last sent (a growing file waits FILE_EVERY)
         self._path = f"/ingest/{quote(project, safe='')}/{quote(run_id, safe='')}"
         #: The writer id batches carry: the live run's own (``SendingSink``), else the one in run.json.
         self.writer: str | None = None
@@ -178,6 +182,7 @@ class RunSender:
                 saved = json.load(handle)
             if offset and saved.get("url") == self.client.url and saved.get("offset", 0) <= offset:
                 self._sent = {part: dict(saved["sent"].get(part) or {}) for part in self._sent}
+                self._files_sent = {str(k): list(v) for k, v in (saved.get("files") or {}).items()}
         except (OSError, ValueError, AttributeError, KeyError, TypeError):
             pass
 
@@ -188,7 +193,8 @@ class RunSender:
 
         try:
             _write_json_atomic(os.path.join(self.run_dir, SENT_FILE),
-                               {"url": self.client.url, "offset": self.rows.offset, "sent": self._sent})
+                               {"url": self.client.url, "offset": self.rows.offset, "sent": self._sent,
+                                "files": self._files_sent})
         except OSError:
             pass
 
@@ -221,9 +227,41 @@ class RunSender:
             return False
         if record is not None and any(_CHANGES[p](self._sent[p], record[p]) is not None for p in self._sent):
             return False
-        return self.rows.caught_up() and self.system.caught_up()
+        return self.rows.caught_up() and self.system.caught_up() and not self._files_due(final=True)
 
-    def step(self, *, heartbeat_every: float = 10.0) -> int:
+    # -- run files -------------------------------------------------------------------------------------
+    def _files_due(self, *, final: bool) -> list[dict[str, Any]]:
+        """Spool files the server does not have as they are now (a file that keeps growing, such as
+        output.log, at most every ``FILE_EVERY`` seconds until the end)."""
+        try:
+            infos = self.spool.list_files(self.project, self.run_id)
+        except Exception:
+            return []
+        now = time.monotonic()
+        return [info for info in infos if self._files_sent.get(info["name"]) != [info["size"], info["updated_at"]]
+                and (final or now - self._files_tried.get(info["name"], -FILE_EVERY) >= FILE_EVERY)]
+
+    def _send_files(self, writer: str, *, final: bool) -> None:
+        """Upload the files that are due, streamed (after the run's metadata is on the server)."""
+        if not self._sent["meta"]:
+            return
+        for info in self._files_due(final=final):
+            name = info["name"]
+            self._files_tried[name] = time.monotonic()
+            path = os.path.join(self.run_dir, "files", *name.split("/"))
+            try:
+                handle = open(path, "rb")  # noqa: SIM115 - closed below, after the request streamed it
+            except FileNotFoundError:
+                continue
+            with handle:
+                self.client.request("PUT", f"/upload/{quote(self.project, safe='')}/{quote(self.run_id, safe='')}/"
+                                    f"{quote(name)}", data=handle,
+                                    headers={"Content-Type": "application/octet-stream", "X-Trackkit-Writer": writer},
+                                    timeout=(5.0, 300.0))
+            self._files_sent[name] = [info["size"], info["updated_at"]]
+            self._save_sent()
+
+    def step(self, *, heartbeat_every: float = 10.0, final: bool = False) -> int:
         """Send one batch if there is anything to send (or a heartbeat is due); the history rows sent.
         Raises ``ServerError`` / ``RunInUseError`` / ``SyncConflict``; state is kept for a retry."""
         record = self._documents()
@@ -235,6 +273,8 @@ class RunSender:
         system, system_length = self.system.read(max(0, MAX_ROWS - len(lines)))
         changes = {part: _CHANGES[part](self._sent[part], record[part]) for part in self._sent}
         if not lines and not system and not any(changes.values()) and time.monotonic() - self._last_send < heartbeat_every:
+            if self._files_due(final=final):
+                self._send_files(self.writer or str(record["meta"].get("writer_id") or "sync"), final=final)
             return 0
         writer = self.writer or str(record["meta"].get("writer_id") or "sync")
         self._stamp_sent = max(time.time(), self._stamp_sent + 1e-6)  # a late delivery of it never undoes newer changes
@@ -260,6 +300,8 @@ class RunSender:
         self.system.advance(int(committed.get("system_offset", self.system.offset + len(system))), len(system), system_length)
         if any(changes.values()):
             self._save_sent()
+        if not lines:  # rows first; files when the rows are caught up
+            self._send_files(writer, final=final)
         return len(lines)
 
 
@@ -432,7 +474,7 @@ class SendingSink:
                 self._wake.clear()
                 continue
             try:
-                sent = self.sender.step(heartbeat_every=0.0 if closing else heartbeat)
+                sent = self.sender.step(heartbeat_every=0.0 if closing else heartbeat, final=closing)
                 if backoff and "unreachable" in self._warned:
                     _say(f"the server at {self.sender.client.url} answers again; {where} is catching up.")
                     self._warned.discard("unreachable")
@@ -501,7 +543,7 @@ def sync_run(client: Any, spool: Any, project: str, run_id: str, *, progress: Ca
     deadline = None if timeout is None else time.monotonic() + timeout
     total = 0
     while not sender.caught_up():
-        sent = sender.step(heartbeat_every=0.0)
+        sent = sender.step(heartbeat_every=0.0, final=True)
         total += sent
         if progress is not None and sent:
             progress(sent)

@@ -103,6 +103,15 @@ class LocalIngest:
                 self._release(key)
             return {"offset": lease.offset, "system_offset": lease.system_offset}
 
+    def put_file(self, project: str, run_id: str, writer: str, name: str, path: str) -> dict[str, Any]:
+        key = (project, run_id)
+        with self._lock(key):
+            lease = self._leases.get(key)
+            if lease is not None and lease.writer != writer and lease.until > time.time():
+                raise RunInUseError(f"run {project}/{run_id} is being sent by another writer ({lease.writer}); its files too.")
+            info: dict[str, Any] = dict(self.store.put_file(project, run_id, name, path))
+            return info
+
     # -- leases ------------------------------------------------------------------------------------
     def _take_lease(self, key: tuple[str, str], writer: str) -> _Lease:
         lease = self._leases.get(key)

@@ -34,6 +34,15 @@ class PostgresIngest:
             return {"offset": 0, "system_offset": 0, "writer": None}
         return {"offset": int(found[0]), "system_offset": int(found[1]), "writer": found[2]}
 
+    def put_file(self, project: str, run_id: str, writer: str, name: str, path: str) -> dict[str, Any]:
+        with self.store.pool.connection() as conn:
+            found = conn.execute("SELECT lease_writer, coalesce(lease_until > now(), false) FROM runs "
+                                 "WHERE project = %s AND run_id = %s", (project, run_id)).fetchone()
+        if found is not None and found[1] and found[0] not in (None, writer):
+            raise RunInUseError(f"run {project}/{run_id} is being written by another writer; its files too.")
+        info: dict[str, Any] = self.store.put_file(project, run_id, name, path)  # RunNotFoundError before its meta
+        return info
+
     def _lock_run(self, conn: Any, batch: Batch) -> tuple[Any, ...]:
         query = ("SELECT pk, lease_writer, coalesce(lease_until > now(), false), sync_offset, next_seq, "
                  "sync_system_offset, next_system_seq, sync_stamp FROM runs WHERE project = %s AND run_id = %s FOR UPDATE")

@@ -110,6 +110,10 @@ class IngestStore(Protocol):
         lease) or ``OffsetGap``. System rows below the committed system offset are skipped; past it,
         the system part is refused like history rows."""
 
+    def put_file(self, project: str, run_id: str, writer: str, name: str, path: str) -> dict[str, Any]:
+        """Store a run file (the bytes at ``path``, streamed) for the writer holding the run's lease
+        (``RunInUseError`` for another one); returns its ``FileInfo``."""
+
     def sync_state(self, project: str, run_id: str) -> dict[str, Any]:
         """``{"offset", "system_offset"}`` committed (0 for an unknown run) and ``"writer"``, the lease holder or None."""
 
@@ -311,9 +315,57 @@ async def sync_state(request: Request) -> Response:
     return json_response(await run_in_threadpool(_ingest_store(request).sync_state, project, run_id))
 
 
+#: The largest run file an upload may bring (checkpoints are large; the body is streamed to disk).
+MAX_FILE_BYTES = 64 << 30
+
+
+async def upload(request: Request) -> Response:
+    """``PUT /upload/{project}/{run}/{name}`` with ``X-Trackkit-Writer``: a run file, streamed to a
+    temporary file and then into the store (never held in memory)."""
+    import os
+    import tempfile
+
+    from trackkit._run_files import check_file_name
+
+    state = request.scope.get("state", {})
+    if state.get("access") != "write":
+        raise ApiError(403, "forbidden", "this token is read-only: writing runs needs a write token")
+    project, run_id = request.path_params["project"], request.path_params["run"]
+    writer = request.headers.get("x-trackkit-writer", "")
+    try:
+        check_name("project", project)
+        check_name("run id", run_id)
+        name = check_file_name(request.path_params["name"])
+    except UsageError as error:
+        raise _bad(str(error)) from None
+    if not _WRITER.match(writer):
+        raise _bad("send the writer id in the X-Trackkit-Writer header")
+    store = _ingest_store(request)
+    fd, path = tempfile.mkstemp(prefix="trackkit-upload-")
+    try:
+        size = 0
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_FILE_BYTES:
+                    raise ApiError(413, "too_large", f"a run file may have at most {MAX_FILE_BYTES} bytes")
+                await run_in_threadpool(out.write, chunk)
+        try:
+            info = await run_in_threadpool(store.put_file, project, run_id, writer, name, path)
+        except RunInUseError as error:
+            return json_response({"error": {"code": "run_in_use", "message": str(error)}}, 409)
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    return json_response(info)
+
+
 def ingest_routes() -> list[Route]:
     """The ingest API's routes, relative to ``/api/v1`` (``create_app(extra_routes=...)``)."""
-    return [Route("/ingest/{project}/{run}", _dispatch, methods=["GET", "POST"])]
+    return [Route("/ingest/{project}/{run}", _dispatch, methods=["GET", "POST"]),
+            Route("/upload/{project}/{run}/{name:path}", upload, methods=["PUT"])]
 
 
 async def _dispatch(request: Request) -> Response:

@@ -55,5 +55,3 @@ test_a_run_being_written_is_running_until_it_finishes = pytest.mark.xfail(reason
 test_an_edit_shows_in_the_next_query = pytest.mark.xfail(  # noqa: F405
     reason="the server's PATCH takes tags and notes only; config and summary edits are not sent yet", strict=True)(
     test_an_edit_shows_in_the_next_query)  # noqa: F405
-test_files_are_put_replaced_listed_and_read = pytest.mark.xfail(  # noqa: F405
-    reason="file upload to the server is not built yet", strict=True)(test_files_are_put_replaced_listed_and_read)  # noqa: F405
