@@ -14,6 +14,7 @@ export class ApiError extends Error {
 
 /** JSON.parse that decodes the non-finite float strings. */
 export function decode(text) {
+  if (!text.includes('"NaN"') && !text.includes('"Infinity"') && !text.includes('"-Infinity"')) return JSON.parse(text); // fast path
   return JSON.parse(text, (key, value) => (typeof value === "string" && value in NON_FINITE ? NON_FINITE[value] : value));
 }
 
