@@ -191,6 +191,26 @@ def test_server_killed_and_restarted_mid_run_loses_and_duplicates_nothing(
         server.stop()
 
 
+def test_a_local_store_server_killed_mid_run_keeps_every_row_once(project: str, tmp_path: Path) -> None:
+    """The embedded server (a directory, no database) killed with -9 while a run logs: on restart it
+    cuts off rows it appended but never committed, and the sender's resend puts them back once."""
+    root = tmp_path / "served"
+    server = ServerProcess(str(root), log=tmp_path / "server.log").start()
+    try:
+        training = _train(tmp_path, project, "killed-local", server.url, "1500", "pace")
+        time.sleep(1.5)
+        server.kill()
+        time.sleep(0.5)
+        server.start()
+        out, err = training.communicate(timeout=90)
+        assert training.returncode == 0, err
+        served = trackkit.Api(dir=str(root)).run(f"{project}/killed-local")
+        assert _values(list(served.scan_history())) == [float(s) for s in range(1500)]
+        assert served.state == "finished"
+    finally:
+        server.stop()
+
+
 def test_client_killed_mid_sync_then_trackkit_sync_sends_the_rest(
         server: ServerProcess, pg_database: str, project: str, tmp_path: Path) -> None:
     """A training process killed while its sender is behind: `trackkit sync` sends the rest once,
