@@ -10,14 +10,15 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from ._errors import ConfigChangeError, RunFinishedError, UsageError
 from ._sources import config_to_dict
 from ._values import to_jsonable
 
-__all__ = ["Config", "ConfigNode", "ConfigChange", "expand_dotted"]
+__all__ = ["Config", "ConfigNode", "ConfigChange", "expand_dotted", "same_value"]
 
 _MISSING = object()
 Path = tuple[str, ...]
@@ -66,6 +67,12 @@ def _merge_into(target: dict[str, Any], source: dict[str, Any]) -> None:
             _merge_into(target[key], value)
         else:
             target[key] = value
+
+
+def same_value(old: Any, new: Any) -> bool:
+    """Whether two config values are the same: NaN equals NaN, ``True`` differs from ``1``, lists and
+    dicts compare element by element."""
+    return _same(old, new)
 
 
 def _same(old: Any, new: Any) -> bool:
@@ -270,6 +277,45 @@ class Config(_View):
     def close(self) -> None:
         """Refuse further changes (the run finished)."""
         object.__setattr__(self, "_closed", True)
+
+    @contextmanager
+    def muted(self) -> Iterator[Config]:
+        """Within the block, changes do not call the change callback (the run's persisting); the
+        caller persists once afterwards."""
+        with self._lock:
+            on_change = self._on_change
+            object.__setattr__(self, "_on_change", None)
+            try:
+                yield self
+            finally:
+                object.__setattr__(self, "_on_change", on_change)
+
+    def load_layers(
+        self,
+        layers: Iterable[tuple[str, Mapping[str, Any]]],
+        *,
+        record_changes: bool = True,
+        fill_only: Callable[[str], bool] | None = None,
+    ) -> None:
+        """Apply config layers ``(source, values)``, lowest first, as one load, then call the change
+        callback once. Each leaf's provenance is its layer's source.
+
+        Args:
+            layers: ``[("defaults:/path/config-defaults.yaml", {...}), ("init", {...}), ...]``.
+            record_changes: Record a change for each value a layer replaces (a resumed run); without
+                it the layers make the starting config and no change is recorded (a new run).
+            fill_only: Says of a source whether its layer only fills keys that are missing (the
+                defaults files of a resumed run).
+        """
+        with self._lock, self.muted():
+            for source, values in layers:
+                before = len(self._changes)
+                self._apply((), values, source=source, allow_val_change=True,
+                            only_missing=bool(fill_only and fill_only(source)))
+                if not record_changes:
+                    del self._changes[before:]
+        if self._on_change is not None:
+            self._on_change(self)
 
     # -- writing -------------------------------------------------------------------------------
     def _apply(

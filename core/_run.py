@@ -48,7 +48,7 @@ class Run:
         sink: RunSink,
         meta: dict[str, Any],
         settings: Settings,
-        run_dir: str,
+        run_dir: str | None,
         resume_state: ResumeState | None = None,
         strict_config: bool = False,
         store: Store | None = None,
@@ -76,7 +76,7 @@ class Run:
         self._sync_steps = False
         self._rows_before = 0
         self._config_warned = False
-        self.dir = run_dir
+        self._dir = run_dir
         self.resumed = resume_state is not None
         self.summary = Summary()
         self.config = Config(strict=strict_config, on_change=self._persist_config, step=lambda: self.step)
@@ -125,6 +125,13 @@ class Run:
         self._rows_before = len(rows) if given is not None else state["history_rows"]
 
     # -- identity ------------------------------------------------------------------------------
+    @property
+    def dir(self) -> str | None:
+        """The run's folder on this machine: its directory in a local store (or in the local spool of
+        a tracking-server store); ``None`` for a store that keeps no files here (``memory://``).
+        Put files into a run with ``run.save`` (any store), not by writing into this folder."""
+        return self._dir
+
     @property
     def id(self) -> str:
         """The run id (unique within its project)."""

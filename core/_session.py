@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._config import expand_dotted
 from ._config_files import command_line_config_paths, defaults_paths
@@ -22,7 +22,7 @@ from ._names import generate_id, generate_name
 from ._run import Run
 from ._settings import resolve
 from ._sources import config_to_dict
-from ._store import Store
+from ._store import ResumeState, Store
 from ._stores import resolve_store, run_number
 
 __all__ = ["current_run", "forget", "init", "require_run"]
@@ -129,10 +129,41 @@ def init(
         >>> with trackkit.init(project="mnist", config={"lr": 0.01}) as run:
         ...     run.log({"loss": 0.5})
     """
-    global _current
     context_settings = resolve_context_settings(settings)  # checked before anything is written
     id, resume, resume_from_step = _rewind_arguments(id, resume, resume_from_step, resume_from)
     settings = resolve(project=project, dir=dir, mode=mode, resume=resume, silent=silent)
+    previous_run = _settle_active_run(reinit)
+    if previous_run is not None:
+        return previous_run
+    run_id, project_name = _identity(id, settings.project, tags)
+    # Every config source is read and checked here, before anything is written: a bad config object,
+    # a key that names no path (".") or a malformed or missing YAML file leaves no run behind. The
+    # converted trees are kept, so the values are made JSON-safe once, not again when loaded.
+    config_layers = _read_config_layers(config)
+    opened = _open_run(settings, store, dir, mode, project_name, run_id)
+    previous = opened.resume_state["record"]["meta"] if opened.resume_state else {}
+    name = name or previous.get("name") or generate_name(run_number(opened.store, project_name) if opened.store else 1)
+    meta = _initial_meta(run_id, project_name, name, entity, tags, notes, group, job_type, settings.mode, previous,
+                         resumed=opened.resume_state is not None)
+    run = _make_run(opened, meta, settings, strict_config, resume_from_step)
+    _load_initial_config(run, config_layers, resumed=opened.resume_state is not None)
+    _make_current(run, reinit)
+    run._context = start_run_context(run, context_settings)
+    _announce(run, settings, opened)
+    return run
+
+
+class _Opened(NamedTuple):
+    """A run opened for writing: its store (None when disabled), sink, resume state and folder."""
+
+    store: Store | None
+    sink: Any
+    resume_state: ResumeState | None
+    run_dir: str | None
+
+
+def _settle_active_run(reinit: str) -> Run | None:
+    """Apply ``reinit`` to the run still active: the run to return instead of a new one, or None."""
     if reinit not in ("finish_previous", "return_previous", "create_new"):
         raise UsageError(f"reinit={reinit!r} is not known; use 'finish_previous', 'return_previous' or 'create_new'.")
     if _current is not None:
@@ -141,35 +172,51 @@ def init(
         if reinit == "finish_previous":
             for run in list(_active):
                 run.finish()
+    return None
+
+
+def _identity(run_id: str | None, project: str, tags: Any) -> tuple[str, str]:
+    """The checked run id (given, ``TRACKKIT_RUN_ID`` or generated) and project name; tags are checked too."""
     if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
         raise UsageError(f"tags must be a list of strings; got {tags!r}.")
-    run_id = check_name("run id", id or os.environ.get("TRACKKIT_RUN_ID") or generate_id())
-    project_name = check_name("project", settings.project)
-    # Every config source is read and checked here, before anything is written: a bad config object,
-    # a key that names no path (".") or a malformed or missing YAML file leaves no run behind. The
-    # converted trees are kept, so the values are made JSON-safe once, not again when loaded.
-    config_layers = _read_config_layers(config)
+    return (check_name("run id", run_id or os.environ.get("TRACKKIT_RUN_ID") or generate_id()),
+            check_name("project", project))
 
+
+def _open_run(settings: Any, store: Any, dir: Any, mode: str | None, project: str, run_id: str) -> _Opened:
+    """Open the run in its store (``store=`` > ``dir=`` > the environment), or a sink that writes
+    nothing when disabled."""
     if settings.mode == "disabled":
-        sink: Any = NullSink()
-        resume_state = None
         import tempfile
 
-        run_dir = os.path.join(tempfile.gettempdir(), "trackkit-disabled", run_id)
-        store = None
-    else:
-        store = resolve_store(store, dir)
-        if (mode or os.environ.get("TRACKKIT_MODE")) == "offline" and hasattr(store, "offline_store"):
-            store = resolve_store(getattr(store, "offline_store")())  # noqa: B009 - spool only; `trackkit sync` later
-        sink, resume_state = store.open_run(project_name, run_id, resume=settings.resume)
-        run_dir = getattr(sink, "run_dir", os.path.join(store.location, project_name, run_id))
+        return _Opened(None, NullSink(), None, os.path.join(tempfile.gettempdir(), "trackkit-disabled", run_id))
+    resolved = resolve_store(store, dir)
+    if (mode or os.environ.get("TRACKKIT_MODE")) == "offline" and hasattr(resolved, "offline_store"):
+        resolved = resolve_store(getattr(resolved, "offline_store")())  # noqa: B009 - spool only; `trackkit sync` later
+    sink, resume_state = resolved.open_run(project, run_id, resume=settings.resume)
+    return _Opened(resolved, sink, resume_state, getattr(sink, "run_dir", None))  # None: no files on this machine
 
+
+def _initial_meta(
+    run_id: str,
+    project: str,
+    name: str,
+    entity: str | None,
+    tags: Any,
+    notes: str | None,
+    group: str | None,
+    job_type: str | None,
+    mode: str,
+    previous: dict[str, Any],
+    *,
+    resumed: bool,
+) -> dict[str, Any]:
+    """The run's metadata at start: what ``init`` was given, else what a resumed run had."""
     now = time.time()
-    previous = resume_state["record"]["meta"] if resume_state else {}
-    meta: dict[str, Any] = {
+    return {
         "id": run_id,
-        "name": name or previous.get("name") or generate_name(run_number(store, project_name) if store is not None else 1),
-        "project": project_name,
+        "name": name,
+        "project": project,
         "entity": entity or previous.get("entity") or _entity(),
         "state": "running",
         "tags": list(tags) if tags is not None else list(previous.get("tags") or []),
@@ -178,44 +225,56 @@ def init(
         "job_type": job_type if job_type is not None else previous.get("job_type"),
         "created_at": previous.get("created_at", now),
         "started_at": now,
-        "mode": settings.mode,
+        "mode": mode,
         "host": hostname(),
         "pid": os.getpid(),
         "writer_id": os.urandom(8).hex(),
         "python": sys.version.split()[0],
         "argv": list(sys.argv),
         "cwd": os.getcwd(),
-        "resumed": resume_state is not None,
-        "resume_count": int(previous.get("resume_count", 0)) + (1 if resume_state else 0),
+        "resumed": resumed,
+        "resume_count": int(previous.get("resume_count", 0)) + (1 if resumed else 0),
         "metrics": previous.get("metrics", []),
         "trackkit_version": _version(),
     }
+
+
+def _make_run(opened: _Opened, meta: dict[str, Any], settings: Any, strict_config: bool, resume_from_step: int | None) -> Run:
+    """Write the metadata and build the ``Run``; the sink is released if either fails."""
     try:
-        sink.write_meta(meta)
-        run = Run(
-            sink=sink,
+        opened.sink.write_meta(meta)
+        return Run(
+            sink=opened.sink,
             meta=meta,
             settings=settings,
-            run_dir=run_dir,
-            resume_state=resume_state,
+            run_dir=opened.run_dir,
+            resume_state=opened.resume_state,
             strict_config=strict_config,
-            store=store if settings.mode != "disabled" else None,
+            store=opened.store,
             resume_from_step=resume_from_step,
         )
     except BaseException:
-        sink.close()
+        opened.sink.close()
         raise
-    _load_initial_config(run, config_layers, resumed=resume_state is not None)
+
+
+def _make_current(run: Run, reinit: str) -> None:
+    """Register the run as active (and current, unless ``reinit="create_new"`` beside another) and
+    install the exit, exception, signal and fork hooks."""
+    global _current
     with _lock:
         _active.append(run)
         if reinit != "create_new" or _current is None:
             _current = run
     _install_hooks()
-    run._context = start_run_context(run, context_settings)
-    if not settings.silent and settings.mode != "disabled":
-        verb = "resumed" if resume_state else "started"
-        print(f"trackkit: {verb} run {meta['name']} ({project_name}/{run_id}) in {run_dir}", file=sys.stderr)
-    return run
+
+
+def _announce(run: Run, settings: Any, opened: _Opened) -> None:
+    if settings.silent or settings.mode == "disabled":
+        return
+    verb = "resumed" if opened.resume_state else "started"
+    where = opened.run_dir or (opened.store.location if opened.store is not None else "")
+    print(f"trackkit: {verb} run {run.name} ({run.project}/{run.id}) in {where}", file=sys.stderr)
 
 
 def _rewind_arguments(
@@ -276,19 +335,8 @@ def _load_initial_config(run: Run, layers: list[tuple[str, dict[str, Any]]], *, 
     apply on top, and what they really change is recorded (no change is recorded for a value that
     is the same).
     """
-    config = run.config
-    on_change = config._on_change
-    object.__setattr__(config, "_on_change", None)
-    try:
-        for source, data in layers:
-            before = len(config._changes)
-            defaults = source.startswith("defaults:")
-            config._apply((), data, source=source, allow_val_change=True, only_missing=resumed and defaults)
-            if not resumed:
-                del config._changes[before:]
-    finally:
-        object.__setattr__(config, "_on_change", on_change)
-    run._persist_config(config)
+    run.config.load_layers(layers, record_changes=resumed,
+                           fill_only=lambda source: resumed and source.startswith("defaults:"))
 
 
 def _version() -> str:
