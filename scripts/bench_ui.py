@@ -94,6 +94,10 @@ def main() -> int:
                                         f"window.__trackkit.charts.loss.runs.length === {len(ids)}")
             figures["chart_points_drawn"] = page.evaluate("window.__trackkit.charts.loss.drawn")
             figures["chart_points_total"] = page.evaluate("window.__trackkit.charts.loss.total")
+            for name in ("keys", "sample"):  # the server's share of chart_ms
+                figures[f"chart_{name}_request_ms"] = page.evaluate(
+                    f"Math.round(performance.getEntriesByType('resource').filter(e => e.name.endsWith('/api/v1/{name}'))"
+                    ".reduce((t, e) => t + e.duration, 0))")
             transferred = page.evaluate("performance.getEntriesByType('resource').filter(e => /\\.(js|css)$/.test(e.name))"
                                         ".reduce((n, e) => n + e.decodedBodySize, 0)")
             figures["ui_js_css_bytes"] = transferred
