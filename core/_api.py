@@ -198,7 +198,7 @@ class ApiRun:
         them into the run as it is now, never its state: a run that finished meanwhile stays finished,
         and a run still training keeps the edits when it writes again. Config changes are recorded
         with source ``api``; edited summary values are kept over logged ones."""
-        from ._config import _same
+        from ._config import same_value as _same
         from ._edits import DELETE
 
         meta: dict[str, Any] = {}
@@ -257,7 +257,7 @@ def _removed_paths(before: Mapping[str, Any], after: Mapping[str, Any], prefix: 
 
 def _changed_paths(before: Mapping[str, Any], after: Mapping[str, Any], prefix: tuple[str, ...]) -> dict[str, Any]:
     """Dotted keys of the values added or changed in the edited ``after`` (NaN equals NaN)."""
-    from ._config import _same
+    from ._config import same_value as _same
 
     changed: dict[str, Any] = {}
     for key, value in after.items():
