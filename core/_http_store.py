@@ -316,18 +316,50 @@ class HttpStore:
         config: dict[str, Any] | None = None,
         summary: dict[str, Any] | None = None,
     ) -> None:
-        if config or summary or (meta and set(meta) - {"tags", "notes"}):
-            raise UsageError(f"the server at {self.location} takes edits of tags and notes only (for now); "
-                             f"edit other fields on the server's own store.")
-        if meta:
-            body = json.dumps(meta).encode()
-            self.client.request("PATCH", _run_path(project, run_id), data=body)
+        """Merge an edit into a run on the server (``Store.edit_run`` there; a live writer keeps it)."""
+        from ._edits import make_edit
 
-    def update_run(self, project: str, run_id: str, **parts: Any) -> None:
-        raise UsageError(f"runs on the server at {self.location} cannot be replaced whole; use edit_run.")
+        edit = make_edit(meta, config, summary)  # checks fields and keys here, as the local store does
+        if edit is None:
+            return
+        body: dict[str, Any] = {part: edit[part] for part in ("config", "summary") if part in edit}
+        if "meta" in edit:
+            body["meta"] = {"set": edit["meta"]}
+        self.client.request("POST", f"/edit/{quote(project, safe='')}/{quote(run_id, safe='')}",
+                            data=json.dumps(body, allow_nan=True).encode())
+
+    def update_run(
+        self,
+        project: str,
+        run_id: str,
+        *,
+        meta: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
+        """A repair through the server: the parts given become edits that make the run's values those
+        of the documents (the server keeps its own provenance and bookkeeping)."""
+        from ._edits import DELETE, EDITABLE_META
+        from ._sender import _flatten
+
+        current: dict[str, Any] = dict(self.read_run(project, run_id))
+        changes: dict[str, Any] = {}
+        if meta is not None:
+            changes["meta"] = {k: v for k, v in meta.items() if k in EDITABLE_META and current["meta"].get(k) != v} or None
+        for part, document, flat in (("config", config, True), ("summary", summary, False)):
+            if document is None:
+                continue
+            new = dict(document.get("values") or {})
+            old = dict(current[part].get("values") or {})
+            if flat:
+                new, old = _flatten(new), _flatten(old)
+            change = {k: v for k, v in new.items() if k not in old or old[k] != v}
+            change.update({k: DELETE for k in old if k not in new})
+            changes[part] = change or None
+        self.edit_run(project, run_id, **changes)
 
     def delete_run(self, project: str, run_id: str) -> None:
-        raise UsageError(f"deleting runs on the server at {self.location} is not supported yet.")
+        self.client.request("DELETE", f"/edit/{quote(project, safe='')}/{quote(run_id, safe='')}")
 
     def put_file(self, project: str, run_id: str, name: str, source: FileSource) -> FileInfo:
         """Upload a file into a run on the server (streamed from a path or file object)."""

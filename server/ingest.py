@@ -362,10 +362,56 @@ async def upload(request: Request) -> Response:
     return json_response(info)
 
 
+def _edit_part(body: dict[str, Any], part: str) -> dict[str, Any] | None:
+    from trackkit._edits import DELETE
+
+    change = _change(body, part)
+    if change is None:
+        return None
+    values: dict[str, Any] = dict(change.get("set") or {})
+    values.update({key: DELETE for key in change.get("delete") or ()})
+    return values or None
+
+
+async def edit(request: Request) -> Response:
+    """``POST /edit/{project}/{run}`` ``{"meta": {"set": {...}}, "config": {"set": {...}, "delete": [...]},
+    "summary": {...}}``: ``Store.edit_run`` on the server (merged with a live writer, never refused);
+    ``DELETE`` on the same path deletes the run. Both need a write token."""
+    from trackkit._edits import EDITABLE_META
+
+    if request.scope.get("state", {}).get("access") != "write":
+        raise ApiError(403, "forbidden", "this token is read-only: editing runs needs a write token")
+    project, run_id = request.path_params["project"], request.path_params["run"]
+    try:
+        check_name("project", project)
+        check_name("run id", run_id)
+    except UsageError as error:
+        raise _bad(str(error)) from None
+    store = request.app.state.store
+    if request.method == "DELETE":
+        await run_in_threadpool(store.delete_run, project, run_id)
+        return json_response({"deleted": f"{project}/{run_id}"})
+    body = await _body(request)
+    if not isinstance(body, dict) or set(body) - set(_PARTS):
+        raise _bad('send {"meta": {"set": {...}}, "config": {"set": {...}, "delete": [...]}, "summary": {...}}')
+    meta = (_change(body, "meta") or {}).get("set") or None
+    if meta and set(meta) - set(EDITABLE_META):
+        raise _bad(f"only {', '.join(EDITABLE_META)} of a run can be edited")
+    changes = {"meta": meta, "config": _edit_part(body, "config"), "summary": _edit_part(body, "summary")}
+
+    def apply() -> Any:
+        store.edit_run(project, run_id, **changes)
+        return store.read_run(project, run_id)
+
+    record = await run_in_threadpool(apply)
+    return json_response({"project": project, "id": run_id, **record})
+
+
 def ingest_routes() -> list[Route]:
     """The ingest API's routes, relative to ``/api/v1`` (``create_app(extra_routes=...)``)."""
     return [Route("/ingest/{project}/{run}", _dispatch, methods=["GET", "POST"]),
-            Route("/upload/{project}/{run}/{name:path}", upload, methods=["PUT"])]
+            Route("/upload/{project}/{run}/{name:path}", upload, methods=["PUT"]),
+            Route("/edit/{project}/{run}", edit, methods=["POST", "DELETE"])]
 
 
 async def _dispatch(request: Request) -> Response:

@@ -52,6 +52,3 @@ def store(http_server: tuple[ServerProcess, str], monkeypatch: pytest.MonkeyPatc
 _ASYNC = "writes reach the server through the sender, within TRACKKIT_SYNC_INTERVAL, not at once"
 test_a_run_being_written_is_running_until_it_finishes = pytest.mark.xfail(reason=_ASYNC, strict=True)(  # noqa: F405
     test_a_run_being_written_is_running_until_it_finishes)  # noqa: F405
-test_an_edit_shows_in_the_next_query = pytest.mark.xfail(  # noqa: F405
-    reason="the server's PATCH takes tags and notes only; config and summary edits are not sent yet", strict=True)(
-    test_an_edit_shows_in_the_next_query)  # noqa: F405

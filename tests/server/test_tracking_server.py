@@ -148,6 +148,22 @@ def test_server_edits_survive_the_writers_later_batches(server: ServerProcess, p
     assert remote.notes == "from the UI" and remote.summary["extra"] == 1 and remote.state == "finished"
 
 
+def test_api_edits_and_deletes_runs_on_the_server(server: ServerProcess, project: str) -> None:
+    """ApiRun.update() and delete() over the server act as over a local store."""
+    with trackkit.init(project=project, store=server.url, config={"lr": 0.1}) as run:
+        run.log({"loss": 1.0})
+    remote = trackkit.Api(store=server.url).run(f"{project}/{run.id}")
+    remote.config["lr"] = 0.2
+    remote.summary["note"] = "best"
+    remote.tags = ["keep"]
+    remote.update()
+    again = trackkit.Api(store=server.url).run(f"{project}/{run.id}")
+    assert (again.config["lr"], again.summary["note"], again.tags, again.provenance["lr"]) == (0.2, "best", ["keep"], "api")
+    again.delete()
+    with pytest.raises(trackkit.RunNotFoundError):
+        trackkit.Api(store=server.url).run(f"{project}/{run.id}")
+
+
 _TRAIN = """
 import os, sys, time, trackkit
 run = trackkit.init(project=sys.argv[1], id=sys.argv[2], store=sys.argv[3])
@@ -296,6 +312,9 @@ def test_tokens_decide_who_reads_and_writes(auth_server: tuple[ServerProcess, di
     assert requests.post(url, data=_batch("w", 0, range(2), **meta), headers=header("reader"), timeout=10).status_code == 403
     assert requests.get(f"{server.url}/api/v1/projects", headers=header("reader"), timeout=10).json() == {"projects": []}
     assert requests.get(f"{server.url}/api/v1/projects", timeout=10).status_code == 401
+    edit = {"summary": {"set": {"x": 1}}}
+    assert requests.post(f"{server.url}/api/v1/edit/authp/r1", json=edit, headers=header("reader"), timeout=10).status_code == 403
+    assert requests.delete(f"{server.url}/api/v1/edit/authp/r1", headers=header("reader"), timeout=10).status_code == 403
     assert requests.post(url, data=_batch("w", 0, range(2), **meta), headers=header("writer"), timeout=10).json()["offset"] == 2
     run = requests.get(f"{server.url}/api/v1/projects/authp/runs/r1", headers=header("reader"), timeout=10).json()
     assert run["meta"]["author"] == "writer"
