@@ -30,7 +30,7 @@ from typing import Any
 
 from ._store import CHECKPOINT_KEY, REPLACES_KEY, KeyInfo
 
-__all__ = ["AXES", "BLOCK", "INDEX_DIR", "Column", "IndexState", "KeyColumns"]
+__all__ = ["AXES", "BLOCK", "INDEX_DIR", "Column", "IndexState", "KeyColumns", "Lazy", "fill_buffers"]
 
 INDEX_DIR = "index"
 VERSION = 1
@@ -44,15 +44,48 @@ _MARKERS = frozenset({CHECKPOINT_KEY, REPLACES_KEY, REWIND_KEY})
 _NAN = float("nan")
 
 
-class Column:
-    """A column read from disk (a memoryview over a mapped file) followed by values not yet on disk."""
+class Lazy:
+    """A column's values on disk, read on first use (``_index_files.ColumnFile``)."""
 
-    __slots__ = ("disk", "tail", "n_disk")
+    count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def load(self) -> Any:
+        raise NotImplementedError
+
+    def read_range(self, a: int, b: int) -> array[Any]:
+        raise NotImplementedError
+
+
+class Column:
+    """A column: the part on disk (read on first use) followed by values not yet on disk."""
+
+    __slots__ = ("_disk", "tail", "n_disk")
 
     def __init__(self, disk: Any, tail: array[Any]) -> None:
-        self.disk = disk
+        self._disk = disk
         self.tail = tail
         self.n_disk = len(disk)
+
+    @property
+    def disk(self) -> Any:
+        disk = self._disk
+        if isinstance(disk, Lazy):
+            disk = self._disk = disk.load()
+        return disk
+
+    @disk.setter
+    def disk(self, value: Any) -> None:
+        self._disk = value
+
+    def since(self, a: int) -> list[Any]:
+        """The values on disk from position ``a`` on (without reading the rest of the file)."""
+        disk = self._disk
+        if isinstance(disk, Lazy):
+            return list(disk.read_range(a, self.n_disk))
+        return list(disk[a: self.n_disk])
 
     def __len__(self) -> int:
         return self.n_disk + len(self.tail)
@@ -108,7 +141,7 @@ class KeyColumns:
             1: (Column(array("d"), array("d")), Column(array("d"), array("d")), Column(array("q"), array("q"))),
             2: (Column(array("d"), array("d")), Column(array("d"), array("d")), Column(array("q"), array("q"))),
         }
-        self.buf1 = array("d")  # values not yet in a level-1 block (< 64)
+        self.buf1: array[float] | None = array("d")  # values not yet in a level-1 block (< 64); None: not read yet
         # level-1 entries not yet in a level-2 block
         self.buf2: tuple[array[float], array[float], array[int]] = (array("d"), array("d"), array("q"))
 
@@ -151,12 +184,24 @@ def _block_stats(values: Sequence[float]) -> tuple[float, float, int]:
     return min(kept), max(kept), len(values) - len(kept)
 
 
+def fill_buffers(columns: KeyColumns) -> array[float]:
+    """Read back the values and level-1 entries not yet rolled up (< 64 each) of a key from disk."""
+    columns.buf1 = array("d", columns.values.since(columns.rolled1 * BLOCK))
+    start = columns.rolled2 * BLOCK
+    level1 = columns.levels[1]
+    columns.buf2 = (array("d", level1[0].since(start)), array("d", level1[1].since(start)), array("q", level1[2].since(start)))
+    if len(columns.buf1) >= BLOCK or len(columns.buf2[0]) >= BLOCK:
+        raise ValueError(f"the index of {columns.name!r} does not add up")
+    return columns.buf1
+
+
 class IndexState:
     """Everything the index knows, with new rows appended in memory (the tail) until flushed."""
 
     def __init__(self) -> None:
         self.history_size = 0
         self.rows = 0
+        self.loaded = [0]  # bytes of column files read into memory (IndexCache bounds it)
         self.slow = False  # a rewind or something the index does not model: readers take the plain path
         self.axes: dict[str, Column] = {axis: Column(array("d"), array("d")) for axis in AXES}
         self.axis_info: dict[str, dict[str, Any]] = {axis: {"monotone": True, "min": None, "max": None, "last": None}
@@ -294,7 +339,7 @@ class IndexState:
 
     def _roll(self, columns: KeyColumns, numeric: array[float]) -> None:
         """Compute the rollup blocks that became complete (from buffers: no column is read back)."""
-        buf = columns.buf1
+        buf = columns.buf1 if columns.buf1 is not None else fill_buffers(columns)
         buf.extend(numeric)
         if len(buf) < BLOCK:
             return

@@ -11,17 +11,16 @@ at a time holds ``index/lock``: the run's writer, or a reader of a run that nobo
 from __future__ import annotations
 
 import json
-import mmap
 import os
 import sys
 from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._history_index import AXES, BLOCK, INDEX_DIR, VERSION, Column, IndexState, KeyColumns
+from ._history_index import AXES, INDEX_DIR, VERSION, Column, IndexState, KeyColumns, Lazy, fill_buffers
 from ._jsonl import decode_array
 
-__all__ = ["IndexCache", "IndexWriter", "load_index"]
+__all__ = ["IndexCache", "IndexDamaged", "IndexWriter", "load_index"]
 
 
 def _fingerprint(path: str, size: int) -> str:
@@ -113,16 +112,40 @@ class _IndexLock:
             self.handle.close()
 
 
-def _map(path: str, count: int, code: str) -> Any:
-    if count == 0:
-        return memoryview(b"").cast(code)  # type: ignore[call-overload]
-    with open(path, "rb") as handle:
-        mapped = mmap.mmap(handle.fileno(), count * array(code).itemsize, access=mmap.ACCESS_READ)
-    return memoryview(mapped).cast(code)  # type: ignore[call-overload]
+class ColumnFile(Lazy):
+    """A column file, read whole on first use (not mapped: a mapping holds a file descriptor, and a
+    UI charting many runs would run out of them)."""
+
+    __slots__ = ("path", "count", "code", "loaded")
+
+    def __init__(self, path: str, count: int, code: str, loaded: list[int]) -> None:
+        self.path, self.count, self.code, self.loaded = path, count, code, loaded
+
+    def load(self) -> array[Any]:
+        values = self.read_range(0, self.count)
+        self.loaded[0] += len(values) * values.itemsize
+        return values
+
+    def read_range(self, a: int, b: int) -> array[Any]:
+        values = array(self.code)
+        if b <= a:
+            return values
+        with open(self.path, "rb") as handle:
+            handle.seek(a * values.itemsize)
+            data = handle.read((b - a) * values.itemsize)
+        if len(data) != (b - a) * values.itemsize:
+            raise IndexDamaged(f"{self.path} is shorter than its index says")
+        values.frombytes(data)
+        return values
+
+
+class IndexDamaged(ValueError):
+    """A column file does not hold what ``meta.json`` says: the index is rebuilt."""
 
 
 def _read_state(index_dir: str, history_path: str, history_size: int) -> IndexState | None:
-    """The state ``meta.json`` describes, its columns mapped from disk; None if it cannot be trusted."""
+    """The state ``meta.json`` describes, its columns read from disk on first use; None if it
+    cannot be trusted."""
     try:
         with open(os.path.join(index_dir, "meta.json"), encoding="utf-8") as handle:
             meta = json.load(handle)
@@ -135,27 +158,22 @@ def _read_state(index_dir: str, history_path: str, history_size: int) -> IndexSt
         state.history_size, state.rows, state.slow = size, int(meta["rows"]), bool(meta["slow"])
         state.axis_info = meta["axes"]
         state.partials, state.dead = meta["partials"], list(meta["dead"])
+        loaded = state.loaded
         for axis in AXES:
-            state.axes[axis] = Column(_map(os.path.join(index_dir, f"{axis}.x"), state.rows, "d"), array("d"))
+            state.axes[axis] = Column(ColumnFile(os.path.join(index_dir, f"{axis}.x"), state.rows, "d", loaded), array("d"))
         for name, entry in meta["keys"].items():
             columns = KeyColumns(name, entry["file"])
             columns.info, columns.points, columns.dense_from = entry["info"], int(entry["points"]), entry["dense_from"]
             columns.rolled1, columns.rolled2 = int(entry["rolled1"]), int(entry["rolled2"])
             base = os.path.join(index_dir, columns.file)
-            columns.values = Column(_map(base + ".v", columns.points, "d"), array("d"))
+            columns.values = Column(ColumnFile(base + ".v", columns.points, "d", loaded), array("d"))
             if columns.dense_from is None:
-                columns.rows = Column(_map(base + ".r", columns.points, "q"), array("q"))
+                columns.rows = Column(ColumnFile(base + ".r", columns.points, "q", loaded), array("q"))
             for level, count in ((1, columns.rolled1), (2, columns.rolled2)):
-                columns.levels[level] = (Column(_map(f"{base}.m{level}", count, "d"), array("d")),
-                                         Column(_map(f"{base}.M{level}", count, "d"), array("d")),
-                                         Column(_map(f"{base}.n{level}", count, "q"), array("q")))
-            columns.buf1 = array("d", columns.values.disk[columns.rolled1 * BLOCK:])
-            level1 = columns.levels[1]
-            columns.buf2 = (array("d", level1[0].disk[columns.rolled2 * BLOCK:]),
-                            array("d", level1[1].disk[columns.rolled2 * BLOCK:]),
-                            array("q", level1[2].disk[columns.rolled2 * BLOCK:]))
-            if len(columns.buf1) >= BLOCK or len(columns.buf2[0]) >= BLOCK:
-                return None
+                columns.levels[level] = (Column(ColumnFile(f"{base}.m{level}", count, "d", loaded), array("d")),
+                                         Column(ColumnFile(f"{base}.M{level}", count, "d", loaded), array("d")),
+                                         Column(ColumnFile(f"{base}.n{level}", count, "q", loaded), array("q")))
+            columns.buf1 = None  # read back from disk when rows are added (fill_buffers)
             state.keys[name] = columns
         return state
     except (OSError, ValueError, KeyError, TypeError):
@@ -284,6 +302,9 @@ class IndexWriter:
             if state is None:
                 _clear_files(self.index_dir)
                 state = IndexState()
+            for columns in state.keys.values():  # the writer keeps no column, only what is not rolled up
+                if columns.buf1 is None:
+                    fill_buffers(columns)
             _catch_up(state, self.history_path, start)
             if state.history_size != start:
                 raise ValueError("the history before this append does not end in a complete line")
@@ -313,24 +334,42 @@ class IndexWriter:
 
 
 class IndexCache:
-    """Loaded indexes of a store's runs, reused while the history and the index are unchanged."""
+    """Loaded indexes of a store's runs, reused while the history and the index are unchanged; at
+    most ``size`` runs and about ``max_bytes`` of column data are kept."""
 
-    def __init__(self, size: int = 64) -> None:
-        self.size = size
+    def __init__(self, size: int = 64, max_bytes: int = 256 << 20) -> None:
+        self.size, self.max_bytes = size, max_bytes
         self._entries: dict[str, tuple[tuple[Any, ...], IndexState | None]] = {}
 
     def get(self, run_dir: str, persist: Callable[[], bool]) -> IndexState | None:
         """The run's index; ``persist()`` says whether nobody writes the run (then a missing or
         stale index is written back)."""
         key = (_stat_key(os.path.join(run_dir, "history.jsonl")), _stat_key(os.path.join(run_dir, INDEX_DIR, "meta.json")))
-        cached = self._entries.get(run_dir)
+        cached = self._entries.pop(run_dir, None)
         if cached is not None and cached[0] == key and key[0] is not None:
-            return cached[1]
-        state = load_index(run_dir, persist=persist())  # covers at least what ``key`` saw
-        if len(self._entries) >= self.size:
+            state = cached[1]
+        else:
+            state = load_index(run_dir, persist=persist())  # covers at least what ``key`` saw
+        self._entries[run_dir] = (key, state)  # most recently used last
+        while len(self._entries) > self.size or (len(self._entries) > 1 and self._bytes() > self.max_bytes):
             self._entries.pop(next(iter(self._entries)))
-        self._entries[run_dir] = (key, state)
         return state
+
+    def _bytes(self) -> int:
+        return sum(state.loaded[0] for _, state in self._entries.values() if state is not None)
+
+    def forget(self, run_dir: str, *, discard: bool) -> None:
+        """Drop a run's index from the cache; with ``discard`` (nobody writes the run) remove its
+        files too, so the next read rebuilds them."""
+        self._entries.pop(run_dir, None)
+        if discard:
+            index_dir = os.path.join(run_dir, INDEX_DIR)
+            try:
+                with _IndexLock(index_dir, wait=False) as locked:
+                    if locked:
+                        _clear_files(index_dir)
+            except OSError:
+                pass
 
 
 def _stat_key(path: str) -> tuple[int, int, int] | None:

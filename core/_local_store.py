@@ -646,7 +646,11 @@ class LocalStore:
             state = self._history_index(project, run_id)
             if state is None:
                 return {}
-            sampled = sample_index(state, keys, x, samples, start, stop)
+            try:
+                sampled = sample_index(state, keys, x, samples, start, stop)
+            except (OSError, ValueError):  # a damaged column file: answer from the rows, rebuild next time
+                self.__dict__["_index_cache"].forget(self.run_dir(project, run_id), discard=not self._is_live(project, run_id))
+                sampled = None
             if sampled is not None:
                 return sampled
         rows = self.iter_history(project, run_id, include_superseded=include_superseded)
