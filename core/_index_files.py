@@ -229,11 +229,15 @@ def load_index(run_dir: str, *, persist: bool) -> IndexState | None:
         state = IndexState()
     if state.history_size < history_size:
         covered = state.history_size
-        _catch_up(state, history_path, history_size)
+        try:
+            _catch_up(state, history_path, history_size)
+        except (OSError, ValueError):  # the files changed under us (a writer rebuilt them): start over
+            state, rebuilt, covered = IndexState(), True, 0
+            _catch_up(state, history_path, history_size)
         if persist and state.history_size > covered:
             try:
                 with _IndexLock(index_dir, wait=False) as locked:
-                    if locked and _meta_size(index_dir) == (None if rebuilt else covered):
+                    if locked and (rebuilt or _meta_size(index_dir) == covered):
                         if rebuilt:
                             _clear_files(index_dir)
                         write_state(index_dir, state, history_path, release=False)

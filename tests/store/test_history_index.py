@@ -113,6 +113,8 @@ def test_an_index_of_a_rewritten_history_is_not_trusted(tmp_path: Path) -> None:
     history = tmp_path / "s" / "p" / "r" / "history.jsonl"
     history.write_bytes(history.read_bytes().replace(b'"loss":1.0', b'"loss":2.0'))
     assert trackkit.LocalStore(tmp_path / "s").sample_history("p", "r", ["loss"], samples=1)["loss"]["max"] == [2.0]
+    meta = json.loads((history.parent / "index" / "meta.json").read_text())
+    assert meta["fingerprint"] == history.read_bytes()[-32:].hex()  # rebuilt for the new bytes, not left stale
 
 
 def test_a_run_being_written_is_sampled_up_to_its_last_row(tmp_path: Path) -> None:
