@@ -11,9 +11,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 
 from ._errors import RunInUseError, RunNotFoundError, UsageError
-from ._query import history_key_infos, project_infos_of, query_documents, run_document, scan_rows
-from ._run_files import check_file_name, read_source
-from ._sampling import sample_rows
 from ._store import (
     FileInfo,
     FileSource,
@@ -58,6 +55,8 @@ class NullSink:
         pass
 
     def put_file(self, name: str, source: FileSource) -> FileInfo:
+        from ._run_files import check_file_name, read_source
+
         return {"name": check_file_name(name), "size": len(read_source(source)), "updated_at": time.time()}
 
 
@@ -238,6 +237,8 @@ class MemoryStore:
 
     # -- Store v2: the query side (see ``trackkit._store.QueryStore``) ---------------------------------
     def _document(self, project: str, run_id: str, run: _MemoryRun) -> Any:
+        from ._query import run_document
+
         record = {"meta": run.meta, "config": run.config, "summary": run.summary}
         return run_document(copy.deepcopy(record), project, run_id, run.updated_at)
 
@@ -247,6 +248,8 @@ class MemoryStore:
         return [self._document(p, r, run) for p, r, run in runs]
 
     def project_infos(self) -> list[ProjectInfo]:
+        from ._query import project_infos_of
+
         return project_infos_of(self._documents(None))
 
     def query_runs(
@@ -258,9 +261,13 @@ class MemoryStore:
         offset: int = 0,
         fields: Sequence[str] | None = None,
     ) -> RunPage:
+        from ._query import query_documents
+
         return query_documents(self._documents(project), filters, order, limit, offset, fields)
 
     def history_keys(self, project: str, run_id: str) -> dict[str, KeyInfo]:
+        from ._query import history_key_infos
+
         return history_key_infos(self.iter_history(project, run_id))
 
     def scan_history(
@@ -272,6 +279,8 @@ class MemoryStore:
         max_step: int | None = None,
         include_superseded: bool = False,
     ) -> Iterator[dict[str, Any]]:
+        from ._query import scan_rows
+
         return scan_rows(self.iter_history(project, run_id, include_superseded=include_superseded), keys, min_step, max_step)
 
     def sample_history(
@@ -285,6 +294,8 @@ class MemoryStore:
         stop: float | None = None,
         include_superseded: bool = False,
     ) -> dict[str, SampledSeries]:
+        from ._sampling import sample_rows
+
         rows = self.iter_history(project, run_id, include_superseded=include_superseded)
         return sample_rows(rows, keys, x, samples, start, stop)
 
@@ -302,12 +313,16 @@ class MemoryStore:
         start: float | None = None,
         stop: float | None = None,
     ) -> dict[str, SampledSeries]:
+        from ._sampling import sample_rows
+
         rows = list(self.scan_system(project, run_id))
         if keys is None:
             keys = sorted({key for row in rows for key in row if key != "_timestamp"})
         return sample_rows(rows, keys, "_timestamp", samples, start, stop)
 
     def _put(self, run: _MemoryRun, name: str, source: FileSource) -> FileInfo:
+        from ._run_files import check_file_name, read_source
+
         name = check_file_name(name)
         data = read_source(source)
         now = time.time()
@@ -322,6 +337,8 @@ class MemoryStore:
         return [{"name": name, "size": len(data), "updated_at": at} for name, (data, at) in files]
 
     def open_file(self, project: str, run_id: str, name: str) -> IO[bytes]:
+        from ._run_files import check_file_name
+
         run = self._get(project, run_id)
         name = check_file_name(name)
         with self._lock:

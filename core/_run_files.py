@@ -5,7 +5,6 @@ directory: names are checked once here, writes replace a file atomically, reads 
 from __future__ import annotations
 
 import os
-import shutil
 from typing import IO
 
 from ._errors import RunNotFoundError, UsageError
@@ -65,6 +64,8 @@ def put_dir_file(root: str, name: str, source: FileSource) -> FileInfo:
     try:
         with open(tmp, "wb") as out:
             if isinstance(source, (str, os.PathLike)):
+                import shutil
+
                 with open(source, "rb") as handle:
                     shutil.copyfileobj(handle, out, 1 << 20)
             elif hasattr(source, "read") and not isinstance(source, (bytes, bytearray, memoryview)):
