@@ -339,8 +339,8 @@ class HttpStore:
     ) -> None:
         """A repair through the server: the parts given become edits that make the run's values those
         of the documents (the server keeps its own provenance and bookkeeping)."""
+        from ._changes import flatten as _flatten
         from ._edits import DELETE, EDITABLE_META
-        from ._sender import _flatten
 
         current: dict[str, Any] = dict(self.read_run(project, run_id))
         changes: dict[str, Any] = {}

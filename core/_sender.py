@@ -24,10 +24,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from ._edits import APPLIED_KEY
+from ._changes import CHANGES as _CHANGES
 from ._errors import RunInUseError, TrackkitError
 
-__all__ = ["RunSender", "SendingSink", "SyncConflict", "config_change", "meta_change", "summary_change"]
+__all__ = ["RunSender", "SendingSink", "SyncConflict", "sync_run"]
 
 #: A batch carries at most this many rows and about this many bytes of them.
 MAX_ROWS = 5_000
@@ -55,76 +55,6 @@ def _say(message: str) -> None:
         print(f"trackkit: {message}", file=sys.stderr, flush=True)
     except Exception:  # pragma: no cover - stderr closed at shutdown
         pass
-
-
-# -- changes instead of documents --------------------------------------------------------------------
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            name = f"{prefix}{key}"
-            if isinstance(value, dict) and value:
-                out.update(_flatten(value, name + "."))
-            else:
-                out[name] = value
-    return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
-
-
-def _diff(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    changed = {k: v for k, v in new.items() if k not in old or not _same(old[k], v)}
-    return changed, [k for k in old if k not in new]
-
-
-def meta_change(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
-    """Run fields that changed (``{"set", "delete"}``), or None."""
-    changed, deleted = _diff({k: v for k, v in old.items() if k != APPLIED_KEY},
-                             {k: v for k, v in new.items() if k != APPLIED_KEY})
-    return {"set": changed, "delete": deleted} if changed or deleted else None
-
-
-def _fields(old: dict[str, Any], new: dict[str, Any], skip: tuple[str, ...]) -> dict[str, Any]:
-    return {k: v for k, v in new.items() if k not in skip and k != APPLIED_KEY and not _same(old.get(k), v)}
-
-
-def config_change(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
-    """Config leaves that changed (dotted, with their sources), new change records, other fields; or None."""
-    changed, deleted = _diff(_flatten(old.get("values") or {}), _flatten(new.get("values") or {}))
-    provenance = new.get("provenance") or {}
-    old_provenance = old.get("provenance") or {}
-    for key, source in provenance.items():  # the same value set again from another source
-        if key not in changed and old_provenance.get(key) != source and key in _flatten(new.get("values") or {}):
-            changed[key] = _flatten(new.get("values") or {})[key]
-    old_changes, new_changes = old.get("changes") or [], new.get("changes") or []
-    records = new_changes[len(old_changes):] if len(new_changes) >= len(old_changes) else []
-    fields = _fields(old, new, ("values", "provenance", "changes"))
-    if not (changed or deleted or records or fields):
-        return None
-    change: dict[str, Any] = {"set": changed, "delete": deleted,
-                              "sources": {k: provenance[k] for k in changed if k in provenance}}
-    if records:
-        change["changes"] = records
-    if fields:
-        change["fields"] = fields
-    return change
-
-
-def summary_change(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
-    """Summary keys that changed, and other fields (``explicit``, ``last_step`` ...); or None."""
-    changed, deleted = _diff(old.get("values") or {}, new.get("values") or {})
-    fields = _fields(old, new, ("values",))
-    if not (changed or deleted or fields):
-        return None
-    change: dict[str, Any] = {"set": changed, "delete": deleted}
-    if fields:
-        change["fields"] = fields
-    return change
-
-
-_CHANGES = {"meta": meta_change, "config": config_change, "summary": summary_change}
 
 
 # -- one run -------------------------------------------------------------------------------------------

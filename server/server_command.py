@@ -91,7 +91,50 @@ def app_factory() -> Any:
     app = create_app(store, auth=auth_hook(token_store_for(store)), extra_routes=ingest_routes(),
                      max_body_bytes=MAX_BODY_BYTES, ui=os.environ.get("TRACKKIT_SERVER_UI", "1") == "1")
     app.state.ingest = ingest_store_for(store)
+    app.state.openapi["paths"].update(_openapi_paths())
+    for error in _database_errors():
+        app.add_exception_handler(error, _unavailable)
     return app
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:
+        return ()
+    return (psycopg.OperationalError, psycopg_pool.PoolTimeout)
+
+
+async def _unavailable(request: Any, exc: Exception) -> Any:
+    """The database is down or out of connections: 503, which senders retry."""
+    from .app import json_response
+
+    return json_response({"error": {"code": "unavailable", "message": f"the database is unavailable: {exc}"}}, 503)
+
+
+def _openapi_paths() -> dict[str, Any]:
+    """The write side, for ``/api/v1/openapi.json`` (the read side comes from ``routes.ROUTES``)."""
+    run = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in ("project", "run")]
+    body = {"content": {"application/json": {"schema": {"type": "object"}}}}
+    error = {"default": {"description": '{"error": {"code", "message"}}'}}
+    return {
+        "/api/v1/ingest/{project}/{run}": {
+            "get": {"summary": "Where sync stands: committed offsets and the lease holder", "parameters": run,
+                    "responses": {"200": {"description": "OK"}, **error}},
+            "post": {"summary": "Commit a batch (rows by offset, system rows, document changes); 409 run_in_use or "
+                                "offset_gap", "parameters": run, "requestBody": body,
+                     "responses": {"200": {"description": "the committed offsets"}, **error}}},
+        "/api/v1/upload/{project}/{run}/{name}": {
+            "put": {"summary": "Upload a run file (streamed; X-Trackkit-Writer header)",
+                    "parameters": [*run, {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "requestBody": {"content": {"application/octet-stream": {}}},
+                    "responses": {"200": {"description": "FileInfo"}, **error}}},
+        "/api/v1/edit/{project}/{run}": {
+            "post": {"summary": "Edit run fields, config and summary keys (merged with a live writer)", "parameters": run,
+                     "requestBody": body, "responses": {"200": {"description": "the run's record"}, **error}},
+            "delete": {"summary": "Delete the run", "parameters": run, "responses": {"200": {"description": "OK"}, **error}}},
+    }
 
 
 def free_port(start: int, host: str, tries: int = 100) -> int:

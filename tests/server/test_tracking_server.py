@@ -127,6 +127,8 @@ def test_a_second_writer_of_a_run_gets_409(server: ServerProcess, project: str) 
     other = requests.post(url, data=_batch("writer-b", 0, range(10)), timeout=10)
     assert other.status_code == 409 and other.json()["error"]["code"] == "run_in_use"
     assert requests.get(url, timeout=10).json() == {"offset": 3, "system_offset": 0, "writer": "writer-a"}
+    paths = requests.get(f"{server.url}/api/v1/openapi.json", timeout=10).json()["paths"]
+    assert {"/api/v1/ingest/{project}/{run}", "/api/v1/upload/{project}/{run}/{name}", "/api/v1/edit/{project}/{run}"} <= set(paths)
 
 
 def test_server_edits_survive_the_writers_later_batches(server: ServerProcess, project: str) -> None:
