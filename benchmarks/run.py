@@ -262,6 +262,8 @@ def main() -> None:
     parser.add_argument("--no-store", action="store_true", help="skip trackkit's store queries (scan, sample, query, init)")
     parser.add_argument("--store-only", action="store_true", help="only trackkit's store queries (no write runs, no training)")
     parser.add_argument("--store-runs", type=int, default=None, help="runs in the query/init project (default 10000)")
+    parser.add_argument("--server", action="store_true", help="also the tracking server section (benchmarks/server_bench.py: "
+                        "PostgreSQL at 127.0.0.1:5432 or TRACKKIT_BENCH_PG, MLflow's server beside it)")
     parser.add_argument("--out", default=RESULTS)
     args = parser.parse_args()
 
@@ -351,6 +353,19 @@ def main() -> None:
                 failures.append(f"read side, {tracker}: {error}")
                 print(f"[bench]   FAILED: {error}", file=sys.stderr, flush=True)
 
+    server: dict[str, Any] = {}
+    server_markdown = ""
+    if args.server:
+        print("[bench] tracking server (benchmarks/server_bench.py) ...", file=sys.stderr, flush=True)
+        cmd = [sys.executable, os.path.join(HERE, "server_bench.py"), "--out", args.out] + (["--quick"] if quick else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+        if proc.returncode != 0:
+            failures.append(f"server section: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+        else:
+            with open(os.path.join(args.out, "server-latest-quick.json" if quick else "server-latest.json")) as handle:
+                server = json.load(handle)
+            server_markdown = proc.stdout.strip()
+
     document: dict[str, Any] = {
         "command": command,
         "mode": "quick" if quick else "full",
@@ -365,6 +380,7 @@ def main() -> None:
         "training": aggregate_training(training) if training else {},
         "store": store,
         "store_peers": store_peers,
+        "server": server,
         "runs": runs,
         "training_runs": training,
     }
@@ -379,7 +395,7 @@ def main() -> None:
             previous = None
     document["targets"] = targets(document, previous)
     document["duration_s"] = round(time.time() - started, 1)
-    markdown = render(document)
+    markdown = render(document) + ("\n\n" + server_markdown + "\n" if server_markdown else "")
     os.makedirs(args.out, exist_ok=True)
     with open(latest_json, "w") as handle:
         json.dump(document, handle, indent=1)
