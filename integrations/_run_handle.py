@@ -156,6 +156,11 @@ class RunHandle:
         if run is not None and self.owns and run.state == "running":
             run.finish(exit_code=exit_code, reason=reason)
 
+    def reset(self, run: Run | None = None, *, init_kwargs: Mapping[str, Any] | None = None) -> None:
+        """Start over with ``run`` (used as given) or, without it, a run to create from ``init_kwargs``."""
+        self._run, self.given, self.owns, self._store = run, run is not None, False, None
+        self.init_kwargs = {k: v for k, v in (init_kwargs or {}).items() if v is not None}
+
     def forget(self) -> None:
         """Let go of the run (the next ``get()`` starts from scratch)."""
         self._run, self.owns, self.given = None, False, False

@@ -36,7 +36,9 @@ except ModuleNotFoundError as error:
 
 import trackkit
 
+from ._capture import qualified_name, torch_parameter_counts
 from ._compat import override
+from ._run_handle import RunHandle, check_init_kwargs
 from .flags import capture_flags
 
 __all__ = ["TrackCallback", "register"]
@@ -46,10 +48,6 @@ DEFAULT_PROJECT = "huggingface"
 # Values the Trainer logs once, at the end of training: summary, not history (as wandb and trackio do).
 SINGLE_VALUE_KEYS = frozenset(
     {"train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "total_flos"}
-)
-_INIT_KEYS = frozenset(
-    {"project", "name", "config", "id", "tags", "notes", "group", "job_type", "dir", "mode", "resume", "entity",
-     "strict_config", "silent", "store"}
 )
 
 
@@ -154,20 +152,15 @@ class TrackCallback(TrainerCallback):
         capture_flags: bool = True,
         **init_kwargs: Any,
     ) -> None:
-        unknown = sorted(set(init_kwargs) - _INIT_KEYS)
-        if unknown:
-            raise TypeError(
-                f"TrackCallback() got unexpected keyword argument(s) {', '.join(unknown)}; it takes run=, "
-                f"capture_flags= and the arguments of trackkit.init() ({', '.join(sorted(_INIT_KEYS))})."
-            )
+        check_init_kwargs("TrackCallback", init_kwargs, ("run", "capture_flags"))
         init_kwargs.update({k: v for k, v in (("project", project), ("name", name), ("config", config)) if v is not None})
         self._given_run = run
         self._init_kwargs = init_kwargs
         self._capture_flags = capture_flags
         self._explicit = run is not None or bool(init_kwargs) or not capture_flags
-        self._run: trackkit.Run | None = None
-        self._owns_run = False
+        self._handle = RunHandle(attach_active=False)  # no run until the first event on world process zero
         self._training = False
+        self._resume_checked = False
         self._exit_guard = False
         self._row_step: int | None = None
         self._row: dict[str, Any] = {}
@@ -176,7 +169,15 @@ class TrackCallback(TrainerCallback):
     @property
     def run(self) -> trackkit.Run | None:
         """The run this callback logs to (None until the first event on world process zero)."""
-        return self._run
+        return self._handle.run
+
+    @property
+    def _run(self) -> trackkit.Run | None:
+        return self._handle.run
+
+    @property
+    def _owns_run(self) -> bool:
+        return self._handle.owns
 
     # -- Trainer events ------------------------------------------------------------------------
     @override
@@ -196,9 +197,30 @@ class TrackCallback(TrainerCallback):
         if state.is_hyper_param_search and state.trial_params:
             run.config.update({"trial_params": dict(state.trial_params)}, allow_val_change=True, source="transformers")
         self._training = True
+        self._resume_checked = False
         if self._owns_run and not self._exit_guard:
             self._exit_guard = True
             atexit.register(self._finish_if_training_failed)
+
+    @override
+    def on_epoch_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """First epoch of ``train(resume_from_checkpoint=...)``: rows logged after the checkpoint are superseded.
+
+        The Trainer loads the checkpoint's state after ``on_train_begin``, so the first epoch is
+        where its ``global_step`` shows; the rows a killed attempt logged after that step are
+        rewound (``init(resume_from_step=)``) instead of shown twice.
+        """
+        if self._resume_checked or not self._training:
+            return
+        self._resume_checked = True
+        run = self._run
+        step = int(state.global_step or 0)
+        if (step > 0 and run is not None and self._owns_run and run.state == "running" and run.step > step + 1
+                and state.is_world_process_zero):
+            self._commit(run)
+            self._handle.rewind(step)
 
     @override
     def on_log(
@@ -252,13 +274,13 @@ class TrackCallback(TrainerCallback):
         """Finish the run if this callback created it (a run passed in or attached to is left alone)."""
         if self._run is not None and self._owns_run:
             self._commit(self._run)
-            self._run.finish(exit_code=exit_code)
+            self._handle.finish(exit_code=exit_code)
 
     def _new_trial(self) -> None:
         """A hyperparameter-search trial begins: it gets a run of its own (the previous trial's is finished)."""
         if self._run is not None and self._owns_run:
             self.finish()
-        self._run, self._owns_run = None, False
+        self._handle.forget()
 
     def _finish_if_training_failed(self) -> None:
         """At exit, before the core's own hook: ``train()`` began and never ended -> ``failed``.
@@ -286,19 +308,22 @@ class TrackCallback(TrainerCallback):
         if run is not None and (self._owns_run or run is self._given_run):
             if self._owns_run:
                 _retire_auto_runs()
-            self._run = _reopen(run)  # finished since (by the user, or for a later Trainer): continue it
+            run = self._handle.get(finished="reopen")  # finished since (by the user, or for a later Trainer)
         else:
-            self._run = self._open_run(args, state)
+            run = self._open_run(args, state)
         self._row_step, self._row = None, {}
-        self._capture_config(self._run, args, model)
-        return self._run
+        self._capture_config(run, args, model)
+        return run
 
     def _open_run(self, args: TrainingArguments, state: TrainerState) -> trackkit.Run:
+        handle = self._handle
         if self._given_run is not None:
+            handle.reset(self._given_run)
             return self._given_run
         current = trackkit.run
         searching = state.is_hyper_param_search
         if current is not None and not searching and not any(owner._run is current for owner in _owners):
+            handle.reset(current)
             return current  # the user's own run: attach, never finish it
         _retire_auto_runs()
         kwargs = dict(self._init_kwargs)
@@ -314,8 +339,8 @@ class TrackCallback(TrainerCallback):
             )
         if "name" not in kwargs and args.run_name:
             kwargs["name"] = args.run_name
-        run = trackkit.init(reinit="create_new", **kwargs)
-        self._owns_run = True
+        handle.reset(init_kwargs=kwargs)
+        run = handle.get()
         _owners.add(self)
         return run
 
@@ -379,13 +404,6 @@ def _retire_auto_runs() -> None:
             owner.finish()
 
 
-def _reopen(run: trackkit.Run) -> trackkit.Run:
-    """Continue a finished run in the store it lives in, leaving the current run alone."""
-    if run.mode == "disabled":
-        return trackkit.init(mode="disabled", reinit="create_new")
-    return trackkit.init(project=run.project, id=run.id, store=run.store, resume="allow", reinit="create_new")
-
-
 def _prefixed(key: str) -> str:
     """transformers' ``rewrite_logs``: ``eval_x`` -> ``eval/x``, ``test_x`` -> ``test/x``, else ``train/x``."""
     for prefix in ("eval_", "test_"):
@@ -407,17 +425,17 @@ def _model_config(model: Any) -> dict[str, Any]:
     model_config = getattr(model, "config", None)
     if model_config is not None and callable(getattr(model_config, "to_dict", None)):
         info.update(model_config.to_dict())
-    info["class"] = f"{type(model).__module__}.{type(model).__qualname__}"
+    info["class"] = qualified_name(model)
     try:
         if callable(getattr(model, "num_parameters", None)):
             info["num_parameters"] = int(model.num_parameters())
             info["num_trainable_parameters"] = int(model.num_parameters(only_trainable=True))
-        else:
-            parameters = list(model.parameters())
-            info["num_parameters"] = sum(p.numel() for p in parameters)
-            info["num_trainable_parameters"] = sum(p.numel() for p in parameters if p.requires_grad)
+            return info
     except Exception:  # an exotic model: the config matters more than the count
         pass
+    counts = torch_parameter_counts(model)
+    if counts is not None:
+        info["num_parameters"], info["num_trainable_parameters"] = counts["params"], counts["trainable_params"]
     return info
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hf_tiny import StoreCase
 
 HERE = Path(__file__).parent
 
@@ -17,3 +18,9 @@ def hf_python(run_python):
         return run_python(code, *args, env={"PYTHONPATH": str(HERE), **(env or {})}, **kwargs)
 
     return run
+
+
+@pytest.fixture(params=["local", "memory"])
+def store(request: pytest.FixtureRequest) -> StoreCase:
+    """The local store and ``trackkit.testing.MemoryStore`` in turn (single-process tests only)."""
+    return StoreCase(request.param)

@@ -56,3 +56,26 @@ def tiny_trainer(output_dir: str, model: Any = None, **overrides: Any) -> Traine
     callbacks = overrides.pop("callbacks", None)
     return Trainer(model=model if model is not None else tiny_model(), args=tiny_args(output_dir, **overrides),
                    train_dataset=RandomTokens(40, seed=0), eval_dataset=RandomTokens(16, seed=1), callbacks=callbacks)
+
+
+class StoreCase:
+    """The store a single-process test writes to: the local store (``TRACKKIT_DIR``) or a ``MemoryStore``."""
+
+    def __init__(self, kind: str) -> None:
+        import trackkit.testing
+
+        self.kind = kind
+        self.store = trackkit.testing.MemoryStore() if kind == "memory" else None
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """What a callback or ``trackkit.init`` needs to write to this store."""
+        return {"store": self.store} if self.store is not None else {}
+
+    def api(self) -> Any:
+        import trackkit
+
+        return trackkit.Api(store=self.store) if self.store is not None else trackkit.Api()
+
+    def __repr__(self) -> str:
+        return self.kind

@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hf_tiny import RandomTokens, tiny_model, tiny_trainer
+from hf_tiny import RandomTokens, StoreCase, tiny_model, tiny_trainer
 from transformers import TrainerControl, TrainerState
 
 import trackkit
+from trackkit.integrations._run_handle import REWIND
 from trackkit.integrations.transformers import TrackCallback
 
 
-def only_run(project: str = "huggingface") -> trackkit.ApiRun:
-    runs = list(trackkit.Api().runs(project))
+def only_run(project: str = "huggingface", store: StoreCase | None = None) -> trackkit.ApiRun:
+    runs = list((store.api() if store is not None else trackkit.Api()).runs(project))
     assert len(runs) == 1, runs
     return runs[0]
 
@@ -89,43 +90,43 @@ def test_evaluate_and_predict_after_training_land_in_the_same_run(tmp_path: Path
     assert run.state == "finished"
 
 
-def test_report_to_and_an_explicit_callback_log_once(tmp_path: Path) -> None:
+def test_report_to_and_an_explicit_callback_log_once(tmp_path: Path, store: StoreCase) -> None:
     """report_to="trackkit" plus callbacks=[TrackCallback(...)]: one run, each row once, the explicit one's options."""
-    trainer = tiny_trainer(str(tmp_path / "out"), callbacks=[TrackCallback(project="explicit", tags=["tiny"])])
+    trainer = tiny_trainer(str(tmp_path / "out"), callbacks=[TrackCallback(project="explicit", tags=["tiny"], **store.kwargs)])
     assert sum(isinstance(cb, TrackCallback) for cb in trainer.callback_handler.callbacks) == 2
     trainer.train()
     trackkit.finish()
 
-    assert list(trackkit.Api().runs("huggingface")) == []
-    run = only_run("explicit")
+    assert list(trackkit.Api().runs("huggingface")) == [] and list(store.api().runs("huggingface")) == []
+    run = only_run("explicit", store)
     assert run.tags == ["tiny"]
     assert [row["_step"] for row in rows_with(run, "train/loss")] == [2, 4, 6, 8, 10]
     assert [row["_step"] for row in run.scan_history()] == [2, 4, 5, 6, 8, 10]
 
 
-def test_callbacks_argument_works_without_report_to(tmp_path: Path) -> None:
+def test_callbacks_argument_works_without_report_to(tmp_path: Path, store: StoreCase) -> None:
     """callbacks=[TrackCallback(project=..., config=...)] alone creates the run, with the extra config."""
-    callback = TrackCallback(project="glue", name="explicit-name", config={"dataset": "random"})
+    callback = TrackCallback(project="glue", name="explicit-name", config={"dataset": "random"}, **store.kwargs)
     tiny_trainer(str(tmp_path / "out"), report_to="none", run_name="ignored", callbacks=[callback]).train()
     callback.finish()
 
-    run = only_run("glue")
+    run = only_run("glue", store)
     assert run.name == "explicit-name"
     assert run.config["dataset"] == "random"
     assert run.config["learning_rate"] == 3e-4
     assert run.state == "finished"
 
 
-def test_attaches_to_the_active_run_and_leaves_it_open(tmp_path: Path) -> None:
+def test_attaches_to_the_active_run_and_leaves_it_open(tmp_path: Path, store: StoreCase) -> None:
     """With trackkit.init() first, the Trainer logs into that run and does not finish it."""
-    with trackkit.init(project="mine", config={"dataset": "random", "learning_rate": 0.1}) as run:
+    with trackkit.init(project="mine", config={"dataset": "random", "learning_rate": 0.1}, **store.kwargs) as run:
         trainer = tiny_trainer(str(tmp_path / "out"))
         trainer.train()
         trainer.evaluate()
         assert run.state == "running"
         run.log({"after": 1.0}, step=11)
 
-    stored = only_run("mine")
+    stored = only_run("mine", store)
     assert stored.config["dataset"] == "random"
     assert stored.config["learning_rate"] == 3e-4  # what actually trained; the change is recorded
     assert any(c["key"] == "learning_rate" and c["old"] == 0.1 for c in stored.config_changes)
@@ -134,15 +135,15 @@ def test_attaches_to_the_active_run_and_leaves_it_open(tmp_path: Path) -> None:
     assert list(trackkit.Api().runs("huggingface")) == []
 
 
-def test_uses_the_run_passed_in(tmp_path: Path) -> None:
+def test_uses_the_run_passed_in(tmp_path: Path, store: StoreCase) -> None:
     """TrackCallback(run=run) logs into that run even when another run is current."""
-    target = trackkit.init(project="target", reinit="create_new")
-    trackkit.init(project="other", reinit="create_new")
+    target = trackkit.init(project="target", reinit="create_new", **store.kwargs)
+    trackkit.init(project="other", reinit="create_new", **store.kwargs)
     tiny_trainer(str(tmp_path / "out"), report_to="none", callbacks=[TrackCallback(run=target)]).train()
     target.finish()
 
-    assert rows_with(only_run("target"), "train/loss")
-    assert list(only_run("other").scan_history()) == []
+    assert rows_with(only_run("target", store), "train/loss")
+    assert list(only_run("other", store).scan_history()) == []
 
 
 def test_project_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,3 +225,37 @@ def test_each_hyperparameter_search_trial_gets_its_own_run(tmp_path: Path) -> No
         assert run.config["learning_rate"] == run.config["trial_params"]["learning_rate"]
         assert [row["_step"] for row in rows_with(run, "train/loss")] == [2, 4, 6, 8, 10]
     assert runs["trial-0"].config["learning_rate"] != runs["trial-1"].config["learning_rate"]
+
+
+def test_a_finished_run_is_reopened_through_its_store_for_a_later_evaluate(tmp_path: Path, store: StoreCase) -> None:
+    """callback.finish() after train(), then evaluate(): the run is reopened in the store it lives in, not a new one."""
+    callback = TrackCallback(project="reopen", **store.kwargs)
+    trainer = tiny_trainer(str(tmp_path / "out"), report_to="none", callbacks=[callback])
+    trainer.train()
+    callback.finish()
+    trainer.evaluate(RandomTokens(8, seed=5))
+    callback.finish()
+
+    run = only_run("reopen", store)
+    assert run.state == "finished"
+    assert [row["_step"] for row in rows_with(run, "eval/loss")] == [5, 10, 10]
+
+
+@pytest.mark.skipif(not REWIND, reason="this trackkit has no init(resume_from_step=)")
+def test_resume_from_checkpoint_supersedes_the_rows_logged_after_it(tmp_path: Path, store: StoreCase) -> None:
+    """train(resume_from_checkpoint=checkpoint-6) into the same run: steps 8 and 10 of the first attempt are superseded."""
+    out = str(tmp_path / "out")
+    first = TrackCallback(project="resume", id="job", **store.kwargs)
+    tiny_trainer(out, report_to="none", save_strategy="steps", save_steps=6, callbacks=[first]).train()
+    first.finish()  # as if the job was killed after step 10, with checkpoint-6 on disk
+
+    second = TrackCallback(project="resume", id="job", resume="allow", **store.kwargs)
+    trainer = tiny_trainer(out, report_to="none", save_strategy="no", callbacks=[second])
+    trainer.train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-6"))
+    second.finish()
+
+    run = only_run("resume", store)
+    assert [row["_step"] for row in rows_with(run, "train/loss")] == [2, 4, 6, 8, 10]
+    assert [row["_step"] for row in rows_with(run, "eval/loss")] == [5, 10]
+    every = [row["_step"] for row in run.scan_history(include_superseded=True) if "train/loss" in row]
+    assert every == [2, 4, 6, 8, 10, 8, 10]

@@ -11,6 +11,7 @@ import torch
 from lightning_tiny import BATCHES_PER_EPOCH, CALLED, Framework, Schedule, StoreCase, read_run, rows
 
 import trackkit
+from trackkit.integrations._run_handle import REWIND
 
 
 def _fit(framework: Framework, logger: object, module_kwargs: dict | None = None, **trainer_kwargs: object):
@@ -293,3 +294,22 @@ def test_arguments_for_a_new_run_are_refused_loudly_when_a_run_is_active(lightni
     with trackkit.init(project="active") as run, pytest.warns(UserWarning, match="project=, name= are ignored"):
         logger = lightning.TrackLogger(project="elsewhere", name="new")
     assert (logger.name, logger.version) == ("active", run.id)
+
+
+@pytest.mark.skipif(not REWIND, reason="this trackkit has no init(resume_from_step=)")
+def test_fit_from_a_checkpoint_supersedes_the_rows_logged_after_it(lightning: Framework, store: StoreCase) -> None:
+    """fit(ckpt_path=epoch 0) into the same run: the steps the first attempt logged after it show once, from the resumed fit."""
+    checkpoint = lightning.callbacks.ModelCheckpoint(save_top_k=-1, every_n_epochs=1, filename="{epoch}")
+    first = lightning.TrackLogger(project="rewind", id="job", **store.kwargs)
+    _fit(lightning, first, callbacks=[checkpoint], max_epochs=3)  # as if killed after epoch 2, with epoch 0 saved
+    epoch0 = os.path.join(checkpoint.dirpath, "epoch=0.ckpt")
+
+    again = lightning.TrackLogger(project="rewind", id="job", **store.kwargs)
+    model, data = lightning.Module(), lightning.DataModule(batch_size=8, noise=0.1)
+    lightning.trainer(again, max_epochs=3).fit(model, datamodule=data, ckpt_path=epoch0, weights_only=False)
+
+    run = read_run(again, store)
+    assert run.state == "finished"
+    assert [row["_step"] for row in rows(run)] == list(range(3 * BATCHES_PER_EPOCH))
+    every = [row["_step"] for row in run.scan_history(include_superseded=True)]
+    assert every == list(range(3 * BATCHES_PER_EPOCH)) + list(range(BATCHES_PER_EPOCH, 3 * BATCHES_PER_EPOCH))
