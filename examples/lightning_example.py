@@ -7,7 +7,7 @@
 Two interleaved spirals, generated in code; three epochs take a few seconds on a CPU. The
 logger records the module's and datamodule's hyperparameters, the trainer's arguments, the
 optimizer and the model size in the config, every logged step in the history, and the best
-checkpoint in the summary (``log_model=True`` copies it into the run).
+checkpoint in the summary (``log_model=True`` puts it into the run as a file).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def main() -> None:
     data = SpiralData()
     trainer.fit(model, datamodule=data)
     trainer.test(model, datamodule=data)  # logs into the same run
-    print(f"Run {logger.name}/{logger.version} is in {logger.log_dir}")
+    print(f"Run {logger.name}/{logger.version}; its checkpoints are under {logger.log_dir}")
     print(f"See it with: trackkit show {logger.name}/{logger.version}")
 
 
