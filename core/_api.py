@@ -329,8 +329,12 @@ def _iso(timestamp: Any) -> str:
 
 
 class Runs(Sequence[ApiRun]):
-    """A lazy sequence of runs, fetched from the store a page (``per_page`` runs) at a time:
-    nothing is read until it is iterated, indexed or measured, and ``len()`` asks for one page."""
+    """A lazy sequence of runs, fetched from the store as it is used: nothing is read until it is
+    iterated, indexed or measured; ``len()`` and ``runs[0]`` ask for one page of ``per_page`` runs,
+    and going further fetches pages that grow (8x each time), so listing every run of a large project
+    takes a few queries, not one per ``per_page`` runs."""
+
+    _GROWTH = 8
 
     def __init__(
         self,
@@ -345,26 +349,27 @@ class Runs(Sequence[ApiRun]):
         self._filters = dict(filters) if filters is not None else None
         self._order = order or "-created_at"
         self._per_page = per_page
-        self._pages: dict[int, list[ApiRun]] = {}
+        self._fetched: list[ApiRun] = []  # the runs from the first on, in order
         self._total: int | None = None
 
-    def _page(self, number: int) -> list[ApiRun]:
-        page = self._pages.get(number)
-        if page is None:
-            result = self._store.query_runs(self._project, self._filters, self._order,
-                                            limit=self._per_page, offset=number * self._per_page)
+    def _fetch(self, wanted: int) -> None:
+        """Fetch until the first ``wanted`` runs (or all of them) are at hand."""
+        while len(self._fetched) < wanted and (self._total is None or len(self._fetched) < self._total):
+            limit = max(self._per_page, self._GROWTH * len(self._fetched))
+            result = self._store.query_runs(self._project, self._filters, self._order, limit=limit, offset=len(self._fetched))
             self._total = result["total"]
-            page = self._pages[number] = [
+            self._fetched.extend(
                 ApiRun(self._store, document.get("project") or self._project or "", document["id"], document=document)
                 for document in result["runs"]
-            ]
-        return page
+            )
+            if len(result["runs"]) < limit:  # the end (runs deleted meanwhile may make it come early)
+                self._total = len(self._fetched)
 
     @property
     def total(self) -> int:
-        """How many runs match (the total of the first page's query)."""
+        """How many runs match (as of the first query)."""
         if self._total is None:
-            self._page(0)
+            self._fetch(1)
         assert self._total is not None
         return self._total
 
@@ -378,25 +383,23 @@ class Runs(Sequence[ApiRun]):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         position = index + len(self) if index < 0 else index
-        if position < 0:
+        if position >= 0:
+            self._fetch(position + 1)
+        if not 0 <= position < len(self._fetched):
             raise IndexError(f"run index {index} out of range ({len(self)} runs)")
-        page = self._page(position // self._per_page)
-        offset = position % self._per_page
-        if offset >= len(page):
-            raise IndexError(f"run index {index} out of range ({len(self)} runs)")
-        return page[offset]
+        return self._fetched[position]
 
     def __len__(self) -> int:
         return self.total
 
     def __iter__(self) -> Iterator[ApiRun]:
-        number = 0
+        position = 0
         while True:
-            page = self._page(number)
-            yield from page
-            if len(page) < self._per_page or (number + 1) * self._per_page >= self.total:
+            self._fetch(position + 1)
+            if position >= len(self._fetched):
                 return
-            number += 1
+            yield self._fetched[position]
+            position += 1
 
     def __repr__(self) -> str:
         return f"<Runs {self._project or '*'} filters={self._filters!r} order={self._order!r}>"

@@ -37,7 +37,7 @@ def test_projects_lists_every_project_with_its_run_count(grid: list) -> None:
 def test_runs_default_order_is_newest_first_and_the_sequence_is_lazy(grid: list) -> None:
     """runs() reads nothing until used, then behaves like a list, newest first."""
     runs = trackkit.Api().runs("grid")
-    assert runs._pages == {} and runs._total is None
+    assert runs._fetched == [] and runs._total is None
     assert len(runs) == 5 and ids(runs)[0] == "broken" and ids(runs)[-1] == "lr-0.001"
     assert runs[1].name == "lr-1.0" and [r.name for r in runs[1:3]] == ["lr-1.0", "lr-0.1"]
 
