@@ -149,3 +149,12 @@ def test_svg_export_keeps_names_as_text(js: Any) -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in svg
     assert "<img" not in svg
     assert svg.count("<polyline") == 1 and svg.count("<polygon") == 1
+
+
+def test_chart_columns_keep_runs_without_points_in_a_zoom(js: Any) -> None:
+    """In a zoomed range a run may have no points; its columns stay (empty) so the chart keeps its series."""
+    a = {"x": [5], "last": [1], "min": [1], "max": [1], "total": 1}
+    out = js("series.js", "chartColumns", [{"id": "a", "series": a}, {"id": "b"}], {"keepEmpty": True})
+    assert out["runs"] == ["a", "b"]
+    assert len(out["data"]) == 1 + 4 * 2
+    assert out["data"][5] == [None]

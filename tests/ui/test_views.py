@@ -326,6 +326,15 @@ def test_group_by_shows_counts_and_means_and_charts_the_groups(page: Any, server
     chart = wait_charts(page, "loss")
     assert sorted(chart["runs"]) == ["group/-", "group/adam"]
     screenshot(page, "groups")
+    box = page.locator(".chart-card[data-metric='loss'] .u-over").bounding_box()  # a group chart zooms too
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + 50)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 50, steps=5)
+    page.mouse.up()
+    page.wait_for_function("() => window.__trackkit.charts.loss.zoom && window.__trackkit.charts.loss.zoom.data")
+    zoom = page.evaluate("window.__trackkit.charts.loss.zoom")
+    assert zoom["start"] <= 1234 <= zoom["stop"]
+    assert max(v for v in zoom["data"][4 + 4] if v is not None) >= SPIKE  # the adam group's band keeps lr-0.1's spike
     page.click("#groups-table tr[data-group='adam'] button")
     page.wait_for_selector("#runs-table")
     assert len(table_rows(page)) == len(adam)

@@ -20,14 +20,17 @@ export function forLog(values) {
 /**
  * Merge several runs' series of one metric into uPlot's aligned columns.
  * @param {{id: string, series: object|undefined}[]} runs   series = SampledSeries or undefined
- * @param {{smoothing?: number, log?: boolean}} options
+ * @param {{smoothing?: number, log?: boolean, keepEmpty?: boolean}} options
  * @returns {{data: (number|null)[][], runs: string[], drawn: number, total: number}}
  *   data = [x, then per run: raw, smoothed, min, max]; a run with no point at an x holds `undefined`
  *   there (uPlot draws across it), a point without a finite value holds `null` (a gap in the line).
  */
 export function chartColumns(runs, options = {}) {
   const smoothing = options.smoothing || 0;
-  const present = runs.filter((r) => r.series && r.series.x && r.series.x.length);
+  const empty = { x: [], last: [], min: [], max: [], total: 0 };
+  // keepEmpty (a zoom): every run keeps its columns, so the chart's series stay as they are
+  const present = options.keepEmpty ? runs.map((r) => (r.series ? r : { ...r, series: empty }))
+    : runs.filter((r) => r.series && r.series.x && r.series.x.length);
   const xs = new Set();
   for (const r of present) for (const x of r.series.x) xs.add(x);
   const x = Array.from(xs).sort((a, b) => a - b);

@@ -273,14 +273,18 @@ export class ChartPanel {
 
   /** Fetch finer buckets for [lo, hi] of one chart so a zoom shows detail, not stretched buckets. */
   async zoom(chart, metric, lo, hi) {
-    if (this.groups) return; // a group's zoom shows its buckets stretched (finer group buckets: later)
-    const samples = Math.max(100, Math.min(2000, Math.round(this.chartWidth())));
-    const answer = await api.sampleMany(this.runs.map((r) => [r.project, r.id]), [metric], { x: this.xKey(), samples, start: lo, stop: hi });
+    const samples = this.samples();
+    const answer = await api.sampleMany(this.members().map((r) => [r.project, r.id]), [metric], { x: this.xKey(), samples, start: lo, stop: hi });
     const smoothing = Number(this.params.smooth || 0);
     const log = this.params.log === "1" || this.params.log === true;
-    const byRun = answer.runs.map((r) => ({ id: r.project + "/" + r.id, series: r.series[metric] }));
-    const shaped = chartColumns(byRun, { smoothing, log });
-    if (JSON.stringify(shaped.runs) !== JSON.stringify(chart.shaped.runs)) return;
+    let byRun = answer.runs.map((r) => ({ id: r.project + "/" + r.id, series: r.series[metric] }));
+    if (this.groups) { // each group's mean and band again, from its members' finer buckets
+      const series = new Map(byRun.map((r) => [r.id, r.series]));
+      byRun = this.groups.map((g) => ({ id: "group/" + g.label, series: groupSeries(g.members.map((r) => series.get(r.project + "/" + r.id)), samples) }));
+    }
+    const drawn = new Set(chart.shaped.runs);
+    const shaped = chartColumns(byRun.filter((r) => drawn.has(r.id)), { smoothing, log, keepEmpty: true });
+    if (JSON.stringify(shaped.runs) !== JSON.stringify(chart.shaped.runs) || !shaped.data[0].length) return;
     chart.zoomed = true;
     chart.plot.setData(shaped.data, false);
     chart.plot.setScale("x", { min: lo, max: hi });
@@ -351,6 +355,8 @@ export class SystemChartPanel extends ChartPanel {
   xKey() {
     return "_timestamp";
   }
+
+  async zoom() {} // system rows have no finer buckets to fetch here; uPlot's zoom stretches what is drawn
 
   async load() {
     const token = (this.token = {});
