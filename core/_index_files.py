@@ -216,7 +216,7 @@ def _catch_up(state: IndexState, history_path: str, size: int, chunk: int = 32 <
 def load_index(run_dir: str, *, persist: bool) -> IndexState | None:
     """The index of a run, caught up with its history: the files as far as they can be trusted, the
     rest of the history read into the tail. With ``persist`` (nobody is writing the run) what was
-    read is written to the index, so the next reader maps it. None when the run has no history."""
+    read is written to the index, so the next reader need not. None when the run has no history."""
     history_path = os.path.join(run_dir, "history.jsonl")
     try:
         history_size = os.stat(history_path).st_size

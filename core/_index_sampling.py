@@ -222,7 +222,7 @@ def _edges(axis: Column, columns: KeyColumns, first: int, end: int, lo: float, h
         return [first] + [end] * samples  # one x for every point: all in the first bucket
     edges = [first]
     width = (hi - lo) / samples
-    if not axis.tail and columns.rows is None:  # a dense key on a mapped axis: positions are rows - offset
+    if not axis.tail and columns.rows is None:  # a dense key, an axis read whole: positions are rows - offset
         gx, offset = axis.disk, int(columns.dense_from or 0)
         span = hi - lo
         previous = first
