@@ -255,7 +255,13 @@ def test_a_running_run_gains_points_without_a_reload(page: Any, store: Any) -> N
     import sys
     import textwrap
 
+    import trackkit
+
     root, _ = store
+    done = trackkit.init(project="live", dir=root, name="done-run")
+    trackkit.log({"loss": 5.0})
+    trackkit.log({"loss": 4.0})
+    done.finish()
     script = textwrap.dedent("""
         import sys, time, trackkit
         run = trackkit.init(project="live", dir=sys.argv[1], name="live-run", config={"lr": 1.0})
@@ -271,13 +277,15 @@ def test_a_running_run_gains_points_without_a_reload(page: Any, store: Any) -> N
         assert process.stdout is not None
         run_id = process.stdout.readline().strip()
         page.wait_for_timeout(1500)
-        open_view(page, f"#/projects/live?sel={run_id}")
+        open_view(page, f"#/projects/live?sel={run_id},{done.id}")
         assert page.locator(f"tr[data-run='{run_id}'] .state").inner_text() == "running"
         first = wait_charts(page, "loss")["total"]
+        assert len(page.evaluate("window.__trackkit.charts.loss.runs")) == 2
         page.evaluate("window.__notReloaded = true")
         page.wait_for_function(f"() => window.__trackkit.charts.loss && window.__trackkit.charts.loss.total > {first} + 20",
                                timeout=20_000)
         assert page.evaluate("window.__notReloaded") is True
+        assert page.evaluate("window.__trackkit.lastSampled") == [f"live/{run_id}"]  # the finished run is not fetched again
         assert page.locator(".chart-card[data-metric='loss'] canvas").count() == 1
     finally:
         process.terminate()

@@ -149,12 +149,19 @@ export class ChartPanel {
     return Math.max(100, Math.min(2000, Math.round(this.chartWidth())));
   }
 
+  /** Min/max buckets of `metrics` for `runs`, each run's answer cached: a live refresh fetches only the
+   * runs that are still running, never again the finished ones. */
   async sample(metrics, runs) {
     const samples = this.samples();
-    const body = [runs.map((r) => [r.project, r.id]), metrics, { x: this.xKey(), samples }];
-    const cacheKey = JSON.stringify(body);
-    if (!this.sampleCache.has(cacheKey)) this.sampleCache.set(cacheKey, api.sampleMany(...body));
-    return this.sampleCache.get(cacheKey);
+    const keyOf = (r) => JSON.stringify([r.project, r.id, metrics, this.xKey(), samples]);
+    const missing = runs.filter((r) => !this.sampleCache.has(keyOf(r)));
+    if (missing.length) {
+      const answer = api.sampleMany(missing.map((r) => [r.project, r.id]), metrics, { x: this.xKey(), samples });
+      debug.lastSampled = missing.map((r) => r.project + "/" + r.id);
+      missing.forEach((r, i) => this.sampleCache.set(keyOf(r), answer.then((a) => a.runs[i])));
+      answer.catch(() => missing.forEach((r) => this.sampleCache.delete(keyOf(r))));
+    }
+    return { runs: await Promise.all(runs.map((r) => this.sampleCache.get(keyOf(r)))) };
   }
 
   chartWidth() {
@@ -319,10 +326,15 @@ export class ChartPanel {
     return document.documentElement.dataset.theme || "";
   }
 
-  /** Live update: forget what was fetched and fetch again; unchanged charts keep their canvas. */
-  refresh() {
-    this.keyCache.clear();
-    this.sampleCache.clear();
+  /** Live update: forget what was fetched for the `live` runs ("project/id"; all when null) and fetch
+   * those again; charts whose runs and options did not change keep their canvas. */
+  refresh(live = null) {
+    const stale = (key) => live === null || live.has(key);
+    for (const key of [...this.keyCache.keys()]) if (stale(key)) this.keyCache.delete(key);
+    for (const key of [...this.sampleCache.keys()]) {
+      const [project, id] = JSON.parse(key);
+      if (stale(project + "/" + id)) this.sampleCache.delete(key);
+    }
     return this.load(true);
   }
 

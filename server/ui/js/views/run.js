@@ -87,8 +87,9 @@ export async function runView(root, route, nav) {
   if (meta.state === "running") { // a live run: new points arrive without a reload
     const tick = async () => {
       if (!document.body.contains(chartsBox)) return;
-      await panel.refresh();
-      setTimeout(tick, 2000);
+      const still = ((await api.run(project, runId)).meta || {}).state === "running";
+      await panel.refresh(new Set([project + "/" + runId]));
+      if (still) setTimeout(tick, 2000); // the last refresh after the run ended shows its last points
     };
     setTimeout(tick, 2000);
   }

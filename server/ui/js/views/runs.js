@@ -99,7 +99,10 @@ export async function runsView(root, route, nav) {
     renderPager(page.total, limit, offset);
     const byId = new Map(page.runs.map((r) => [r.id, r]));
     const chartRuns = [...selected].map((id) => ({ project, id, name: (byId.get(id) || {}).name || id }));
-    if (live && JSON.stringify(chartRuns) === JSON.stringify(charts.runs)) await charts.refresh();
+    // live: refetch the runs still running, and those not on this page (their state is not known here)
+    const settled = new Set(page.runs.filter((r) => r.state !== "running").map((r) => project + "/" + r.id));
+    const changing = new Set(chartRuns.map((r) => project + "/" + r.id).filter((key) => !settled.has(key)));
+    if (live && JSON.stringify(chartRuns) === JSON.stringify(charts.runs)) await charts.refresh(changing);
     else await charts.setRuns(chartRuns);
     if (page.runs.some((r) => r.state === "running")) {
       timer = setTimeout(() => document.body.contains(tableBox) && loadTable(true), LIVE_MS);
