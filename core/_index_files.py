@@ -61,7 +61,7 @@ def write_state(index_dir: str, state: IndexState, history_path: str, *, release
     caller holds the index lock. With ``release`` (the writer) the written values leave memory."""
     os.makedirs(index_dir, exist_ok=True)
     for name, column, code in _column_files(state):
-        if not column.tail and column.n_disk == 0 and not os.path.exists(os.path.join(index_dir, name)):
+        if not column.tail:  # nothing new (bytes a crash left past the count are cut by the next append)
             continue
         path = os.path.join(index_dir, name)
         expected = column.n_disk * array(code).itemsize
@@ -69,8 +69,7 @@ def write_state(index_dir: str, state: IndexState, history_path: str, *, release
             if handle.tell() != expected:  # a crash after the data but before meta.json: drop the excess
                 handle.truncate(expected)
                 handle.seek(expected)
-            if column.tail:
-                handle.write(column.tail.tobytes())
+            handle.write(column.tail.tobytes())
         if release:
             column.disk = _OnDisk(column.n_disk + len(column.tail))
             column.n_disk = column.disk.count
