@@ -19,6 +19,8 @@ __all__ = [
     "OPERATORS",
     "STRING_FIELDS",
     "check_filters",
+    "compile_filter",
+    "field_resolver",
     "field_value",
     "matches",
     "order_key",
@@ -131,21 +133,80 @@ def _field_matches(value: Any, condition: Any) -> bool:
 
 def matches(document: Mapping[str, Any], filters: Mapping[str, Any] | None) -> bool:
     """Whether a run document satisfies a Mongo-style filter."""
+    return compile_filter(filters)(document)
+
+
+def compile_filter(filters: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]], bool]:
+    """``matches`` with the filter read once: a predicate over run documents, for testing many
+    documents against one filter (a store's ``query_runs``)."""
     if not filters:
-        return True
+        return _always
     if not isinstance(filters, Mapping):
         raise UsageError(f"filters must be a dict like {{'config.lr': {{'$gt': 0.01}}}}; got {filters!r}.")
+    tests: list[Callable[[Mapping[str, Any]], bool]] = []
     for key, condition in filters.items():
         if key in ("$and", "$or", "$nor"):
-            clauses = _as_list(key, condition)
-            results = [matches(document, clause) for clause in clauses]
-            if key == "$and" and not all(results) or key == "$or" and not any(results) or key == "$nor" and any(results):
-                return False
+            tests.append(_combine(key, [compile_filter(clause) for clause in _as_list(key, condition)]))
         elif key.startswith("$"):
             raise UsageError(f"unknown filter operator {key!r} at the top level; use $and, $or or $nor.")
-        elif not _field_matches(resolve_field(document, key), condition):
-            return False
+        else:
+            tests.append(_field_test(field_resolver(key), condition))
+    if len(tests) == 1:
+        return tests[0]
+    return lambda document: all(test(document) for test in tests)
+
+
+def _always(document: Mapping[str, Any]) -> bool:
     return True
+
+
+def _combine(op: str, clauses: list[Callable[[Mapping[str, Any]], bool]]) -> Callable[[Mapping[str, Any]], bool]:
+    """``$and``, ``$or`` or ``$nor`` of compiled clauses."""
+    def test(document: Mapping[str, Any]) -> bool:
+        if op == "$and":
+            return all(clause(document) for clause in clauses)
+        found = any(clause(document) for clause in clauses)
+        return found if op == "$or" else not found
+
+    return test
+
+
+def _field_test(resolve: Callable[[Mapping[str, Any]], Any], condition: Any) -> Callable[[Mapping[str, Any]], bool]:
+    if isinstance(condition, Mapping) and condition and all(str(k).startswith("$") for k in condition):
+        if len(condition) == 1:
+            [(op, operand)] = condition.items()
+            if op in _PLAIN_OPERATORS:
+                return lambda document: _compare(op, resolve(document), operand)
+        return lambda document: _field_matches(resolve(document), condition)
+    return lambda document: _compare("$eq", resolve(document), condition)
+
+
+_PLAIN_OPERATORS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin"})
+
+
+def field_resolver(field: str) -> Callable[[Mapping[str, Any]], Any]:
+    """``resolve_field`` for one field, read once: a function of the document, with a fast path for
+    the common shapes (``state``, ``config.lr``); anything else takes the general rule."""
+    parts = field.split(".")
+    if len(parts) == 1:
+        def resolve_top(document: Mapping[str, Any]) -> Any:
+            if type(document) is dict and field in document:
+                return document[field]
+            return resolve_field(document, field)
+
+        return resolve_top
+    if len(parts) == 2 and all(parts):
+        head, tail = parts
+
+        def resolve_pair(document: Mapping[str, Any]) -> Any:
+            if type(document) is dict and field not in document:
+                node = document.get(head)
+                if type(node) is dict and tail in node:
+                    return node[tail]
+            return resolve_field(document, field)
+
+        return resolve_pair
+    return lambda document: resolve_field(document, field)
 
 
 def check_filters(filters: Any) -> None:
@@ -235,7 +296,10 @@ def order_key(document: Mapping[str, Any], field: str, descending: bool = False)
     ``descending`` reverses the values inside groups 1-3; the groups themselves keep their order, so
     missing and NaN values are last in both directions (a descending sort is not a reversed one).
     """
-    value = resolve_field(document, field)
+    return _order_value(resolve_field(document, field), descending)
+
+
+def _order_value(value: Any, descending: bool) -> tuple[int, Any]:
     key: Any
     if value is _MISSING or value is None:
         return (_LAST, 0)
@@ -260,13 +324,14 @@ def sort_documents(
     """Items sorted by each ``(field, direction)`` of ``order`` (``"-summary.acc"`` or a list of
     them) under the rule of ``order_key``; ties broken by ``created_at`` then ``id``, both ascending
     (missing last). ``document`` maps an item to its run document (default: the item itself)."""
-    specs = parse_order(order)
+    specs = [(field_resolver(field), descending) for field, descending in parse_order(order)]
+    created_at = field_resolver("created_at")
     to_document: Callable[[_T], Mapping[str, Any]] = document or (lambda item: item)  # type: ignore[assignment,return-value]
 
     def key(item: _T) -> tuple[Any, ...]:
         doc = to_document(item)
         run_id = doc.get("id")
-        return (*(order_key(doc, field, descending) for field, descending in specs),
-                order_key(doc, "created_at"), run_id if isinstance(run_id, str) else "")
+        return (*[_order_value(resolve(doc), descending) for resolve, descending in specs],
+                _order_value(created_at(doc), False), run_id if isinstance(run_id, str) else "")
 
     return sorted(items, key=key)

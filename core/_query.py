@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ._errors import UsageError
-from ._filters import check_filters, matches, sort_documents
+from ._filters import check_filters, compile_filter, sort_documents
 from ._store import KeyInfo, ProjectInfo, RunDocument, RunPage
 
 __all__ = [
@@ -136,7 +136,11 @@ def query_documents(
         raise UsageError(f"limit must be a non-negative int or None; got {limit!r}.")
     if not isinstance(offset, int) or offset < 0:
         raise UsageError(f"offset must be a non-negative int; got {offset!r}.")
-    matched = [d for d in documents if matches(d, filters)] if filters else list(documents)
+    if filters:
+        test = compile_filter(filters)  # the filter read once, not once per run
+        matched = [d for d in documents if test(d)]
+    else:
+        matched = list(documents)
     ordered = order_documents(matched, order)
     page = ordered[offset:] if limit is None else ordered[offset: offset + limit]
     return {"runs": [project_document(d, fields) for d in page], "total": len(matched)}
