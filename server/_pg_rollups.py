@@ -30,103 +30,191 @@ BLOCK = 32  # points per block; the migration's backfill uses the same number
 
 def _array(values: Sequence[Any]) -> str:
     """A PostgreSQL array literal of numbers (``repr`` round-trips floats; nan/inf are read back)."""
-    return "{" + ",".join(map(repr, values)) + "}"
+    return "{" + ",".join(["NULL" if v is None else repr(v) for v in values]) + "}"
+
+
+_AGGREGATES = ("step_lo", "step_hi", "x_seq", "x", "first_seq", "first_v", "last_seq", "last_v", "low", "high", "count", "nan")
+_POINTS = ("seqs", "steps", "vals", "sorted", "first_at", "last_at", "pre_low", "pre_high", "pre_nan", "pre_last",
+           "suf_low", "suf_high", "suf_first")
+_TYPES = {"step_lo": "bigint", "step_hi": "bigint", "x_seq": "bigint", "x": "bigint", "first_seq": "bigint",
+          "first_v": "float8", "last_seq": "bigint", "last_v": "float8", "low": "float8", "high": "float8",
+          "count": "int", "nan": "int", "seqs": "bigint[]", "steps": "bigint[]", "vals": "float8[]", "sorted": "boolean",
+          "first_at": "int", "last_at": "int", "pre_low": "float8[]", "pre_high": "float8[]", "pre_nan": "int[]",
+          "pre_last": "int[]", "suf_low": "float8[]", "suf_high": "float8[]", "suf_first": "int[]"}
+
+
+def _block(points: Sequence[tuple[int, int, float]]) -> list[Any]:
+    """A block's columns (``_AGGREGATES`` then ``_POINTS``) from its visible points ``(seq, step, value)``
+    in written order; arrays as PostgreSQL literals."""
+    count = len(points)
+    seqs = [p[0] for p in points]
+    steps = [p[1] for p in points]
+    vals = [p[2] for p in points]
+    finite = [i for i, v in enumerate(vals) if v == v]  # not NaN
+    numbers = [vals[i] for i in finite]
+    pre_low: list[float | None] = []
+    pre_high: list[float | None] = []
+    pre_nan: list[int] = []
+    pre_last: list[int] = []
+    low = high = None
+    nan = last = 0
+    for i, v in enumerate(vals):
+        if v != v:
+            nan += 1
+        else:
+            low = v if low is None or v < low else low
+            high = v if high is None or v > high else high
+            last = i + 1
+        pre_low.append(low)
+        pre_high.append(high)
+        pre_nan.append(nan)
+        pre_last.append(last)
+    suf_low: list[float | None] = [None] * count
+    suf_high: list[float | None] = [None] * count
+    suf_first = [0] * count
+    low = high = None
+    first = 0
+    for i in range(count - 1, -1, -1):
+        v = vals[i]
+        if v == v:
+            low = v if low is None or v < low else low
+            high = v if high is None or v > high else high
+            first = i + 1
+        suf_low[i], suf_high[i], suf_first[i] = low, high, first
+    aggregates = [min(steps) if points else None, max(steps) if points else None,
+                  seqs[0] if points else None, steps[0] if points else None,
+                  seqs[finite[0]] if finite else None, vals[finite[0]] if finite else None,
+                  seqs[finite[-1]] if finite else None, vals[finite[-1]] if finite else None,
+                  min(numbers) if numbers else None, max(numbers) if numbers else None, count, count - len(finite)]
+    arrays = [_array(seqs), _array(steps), _array(vals), all(a <= b for a, b in zip(steps, steps[1:])),
+              finite[0] + 1 if finite else 0, finite[-1] + 1 if finite else 0,
+              _array(pre_low), _array(pre_high), _array(pre_nan), _array(pre_last),
+              _array(suf_low), _array(suf_high), _array(suf_first)]
+    return aggregates + arrays
+
+
+def _write(conn: Any, run_pk: int, blocks: dict[tuple[int, int], tuple[int, int, list[tuple[int, int, float]]]]) -> None:
+    """Insert or replace blocks ``(key_id, block) -> (seq_lo, seq_hi, points)``."""
+    if not blocks:
+        return
+    rows = [[key_id, block, seq_lo, seq_hi, *_block(points)] for (key_id, block), (seq_lo, seq_hi, points) in blocks.items()]
+    columns = list(zip(*rows))
+    names = ("key_id", "block", "seq_lo", "seq_hi", *_AGGREGATES, *_POINTS)
+    types = ["int", "bigint", "bigint", "bigint", *(_TYPES[n] for n in (*_AGGREGATES, *_POINTS))]
+    # arrays travel as text (unnest cannot take an array of arrays) and are cast back
+    arg_types = ["text[]" if t.endswith("[]") else t + "[]" for t in types]
+    source = (f"FROM unnest({', '.join(f'%s::{t}' for t in arg_types)}) AS u({', '.join(names)})")
+    select = ", ".join(f"u.{n}::{t}" if t.endswith("[]") else f"u.{n}" for n, t in zip(names, types))
+    params = (run_pk, *[list(c) for c in columns])
+    agg_names = ("key_id", "block", "seq_lo", "seq_hi", *_AGGREGATES)
+    conn.execute(
+        f"INSERT INTO history_blocks (run_pk, {', '.join(agg_names)}) SELECT %s, "
+        f"{', '.join(f'u.{n}' for n in agg_names)} {source} ON CONFLICT (run_pk, key_id, block) DO UPDATE SET "
+        + ", ".join(f"{n} = excluded.{n}" for n in agg_names[2:]), params)
+    point_names = ("key_id", "block", *_POINTS)
+    selected = [part for part, n in zip(select.split(", "), names) if n in point_names]
+    conn.execute(
+        f"INSERT INTO history_block_points (run_pk, {', '.join(point_names)}) SELECT %s, {', '.join(selected)} {source} "
+        "ON CONFLICT (run_pk, key_id, block) DO UPDATE SET " + ", ".join(f"{n} = excluded.{n}" for n in _POINTS), params)
 
 
 def add_blocks(conn: Any, run_pk: int, base: dict[int, int], key_ids: Sequence[int], seqs: Sequence[int],
                steps: Sequence[int | None], values: Sequence[float]) -> None:
     """Add a batch's points (in written order) to their blocks; ``base`` is each key's number of points
     before the batch. New points have higher seqs than any stored, so a block only grows at its end."""
-    groups: dict[tuple[int, int], list[int]] = {}
+    blocks: dict[tuple[int, int], tuple[int, int, list[tuple[int, int, float]]]] = {}
     counter = dict(base)
     for index, key_id in enumerate(key_ids):
         ordinal = counter[key_id]
         counter[key_id] = ordinal + 1
-        groups.setdefault((key_id, ordinal // BLOCK), []).append(index)
-    columns: list[list[Any]] = [[] for _ in range(19)]
-    for (key_id, block), members in groups.items():
-        kept = [i for i in members if steps[i] is not None]
-        vals = [values[i] for i in kept]
-        finite = [i for i in kept if values[i] == values[i]]
-        numbers = [values[i] for i in finite]
-        block_steps = [steps[i] for i in kept]
-        row = [key_id, block, seqs[members[0]], seqs[members[-1]],
-               min(block_steps) if kept else None, max(block_steps) if kept else None,  # type: ignore[type-var]
-               seqs[kept[0]] if kept else None, steps[kept[0]] if kept else None,
-               seqs[finite[0]] if finite else None, values[finite[0]] if finite else None,
-               seqs[finite[-1]] if finite else None, values[finite[-1]] if finite else None,
-               min(numbers) if numbers else None, max(numbers) if numbers else None,
-               len(kept), len(kept) - len(finite),
-               _array([seqs[i] for i in kept]), _array(block_steps), _array(vals)]
-        for column, value in zip(columns, row):
-            column.append(value)
-    conn.execute(
-        "INSERT INTO history_blocks AS b (run_pk, key_id, block, seq_lo, seq_hi, step_lo, step_hi, x_seq, x, "
-        "first_seq, first_v, last_seq, last_v, low, high, count, nan, seqs, steps, vals) "
-        "SELECT %s, u.key_id, u.block, u.seq_lo, u.seq_hi, u.step_lo, u.step_hi, u.x_seq, u.x, u.first_seq, u.first_v, "
-        "u.last_seq, u.last_v, u.low, u.high, u.count, u.nan, u.seqs::bigint[], u.steps::bigint[], u.vals::float8[] "
-        "FROM unnest(%s::int[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], "
-        "%s::bigint[], %s::bigint[], %s::float8[], %s::bigint[], %s::float8[], %s::float8[], %s::float8[], %s::int[], "
-        "%s::int[], %s::text[], %s::text[], %s::text[]) AS u(key_id, block, seq_lo, seq_hi, step_lo, step_hi, x_seq, x, "
-        "first_seq, first_v, last_seq, last_v, low, high, count, nan, seqs, steps, vals) "
-        "ON CONFLICT (run_pk, key_id, block) DO UPDATE SET seq_hi = excluded.seq_hi, "
-        "step_lo = least(b.step_lo, excluded.step_lo), step_hi = greatest(b.step_hi, excluded.step_hi), "
-        "x_seq = CASE WHEN b.count > 0 THEN b.x_seq ELSE excluded.x_seq END, "
-        "x = CASE WHEN b.count > 0 THEN b.x ELSE excluded.x END, "
-        "first_seq = coalesce(b.first_seq, excluded.first_seq), "
-        "first_v = CASE WHEN b.first_seq IS NOT NULL THEN b.first_v ELSE excluded.first_v END, "
-        "last_seq = coalesce(excluded.last_seq, b.last_seq), "
-        "last_v = CASE WHEN excluded.last_seq IS NOT NULL THEN excluded.last_v ELSE b.last_v END, "
-        "low = least(b.low, excluded.low), high = greatest(b.high, excluded.high), "
-        "count = b.count + excluded.count, nan = b.nan + excluded.nan, "
-        "seqs = b.seqs || excluded.seqs, steps = b.steps || excluded.steps, vals = b.vals || excluded.vals",
-        (run_pk, *columns),
-    )
+        ident = (key_id, ordinal // BLOCK)
+        found = blocks.get(ident)
+        if found is None:
+            found = blocks[ident] = (seqs[index], seqs[index], [])
+        else:
+            blocks[ident] = found = (found[0], seqs[index], found[2])
+        if steps[index] is not None:
+            found[2].append((seqs[index], steps[index], values[index]))  # type: ignore[arg-type]
+    started = [(key_id, n // BLOCK) for key_id, n in base.items() if n % BLOCK and (key_id, n // BLOCK) in blocks]
+    if started:  # blocks that earlier batches began: their points come first
+        for key_id, block, seq_lo, old_seqs, old_steps, old_vals in conn.execute(
+            "SELECT b.key_id, b.block, b.seq_lo, p.seqs, p.steps, p.vals FROM history_blocks b JOIN history_block_points p "
+            "ON p.run_pk = b.run_pk AND p.key_id = b.key_id AND p.block = b.block "
+            "JOIN unnest(%s::int[], %s::bigint[]) AS u(key_id, block) ON b.key_id = u.key_id AND b.block = u.block "
+            "WHERE b.run_pk = %s", ([k for k, _ in started], [b for _, b in started], run_pk)):
+            _, seq_hi, points = blocks[(key_id, block)]
+            blocks[(key_id, block)] = (seq_lo, seq_hi, [*zip(old_seqs, old_steps, old_vals), *points])
+    _write(conn, run_pk, blocks)
 
 
 def rebuild_blocks(conn: Any, run_pk: int, seqs: Sequence[int]) -> None:
     """Recompute the blocks over ``seqs`` (points a checkpoint drop or a rewind just hid)."""
     if not seqs:
         return
-    conn.execute(
-        "UPDATE history_blocks b SET (step_lo, step_hi, x_seq, x, first_seq, first_v, last_seq, last_v, low, high, "
-        "count, nan, seqs, steps, vals) = (SELECT * FROM tk_block(b.run_pk, b.key_id, b.seq_lo, b.seq_hi)) "
-        "WHERE b.run_pk = %s AND b.seq_hi >= %s AND b.seq_lo <= %s",
-        (run_pk, min(seqs), max(seqs)),
-    )
+    bounds = (run_pk, min(seqs), max(seqs))
+    blocks: dict[tuple[int, int], tuple[int, int, list[tuple[int, int, float]]]] = {
+        (key_id, block): (seq_lo, seq_hi, []) for key_id, block, seq_lo, seq_hi in conn.execute(
+            "SELECT key_id, block, seq_lo, seq_hi FROM history_blocks WHERE run_pk = %s AND seq_hi >= %s AND seq_lo <= %s",
+            bounds)}
+    for key_id, block, seq, step, value in conn.execute(
+        "SELECT b.key_id, b.block, p.seq, p.step, p.value FROM history_blocks b JOIN history_points p "
+        "ON p.run_pk = b.run_pk AND p.key_id = b.key_id AND p.seq BETWEEN b.seq_lo AND b.seq_hi "
+        "WHERE b.run_pk = %s AND b.seq_hi >= %s AND b.seq_lo <= %s AND NOT p.dropped AND NOT p.superseded "
+        "AND p.step IS NOT NULL ORDER BY b.key_id, b.block, p.seq", bounds):
+        blocks[(key_id, block)][2].append((seq, step, value))
+    _write(conn, run_pk, blocks)
 
 
 # The bucket of x, exactly as trackkit._sampling.bucket_index computes it in float8.
 _BUCKET = ("CASE WHEN {t}.hi <= {t}.lo THEN 0 "
            "ELSE least(floor(({x} - {t}.lo) * %(n)s / ({t}.hi - {t}.lo)), %(n)s - 1)::int END")
 _WHOLE = "blk.i0 = blk.i1 AND blk.step_lo::float8 >= blk.lo AND blk.step_hi::float8 <= blk.hi"
+# A block across one bucket edge, with sorted steps and prefix arrays: k points fall before the edge.
+# k is found by binary search (width_bucket) for the first integer step past the edge, then checked
+# against the bucket function itself, so a rounding slip falls back to the point-by-point split.
+_K = ("CASE WHEN a.sorted AND a.pre_low IS NOT NULL AND blk.i1 = blk.i0 + 1 AND blk.step_lo::float8 >= blk.lo "
+      "AND blk.step_hi::float8 <= blk.hi THEN width_bucket(ceil(blk.lo + blk.i1 * (blk.hi - blk.lo) / %(n)s)::bigint - 1, "
+      "a.steps) END")
+_SPLIT = ("c.k BETWEEN 1 AND c.count - 1 AND " + _BUCKET.format(t="c", x="c.steps[c.k]::float8") + " = c.i0 AND "
+          + _BUCKET.format(t="c", x="c.steps[c.k + 1]::float8") + " = c.i1")
 _SAMPLE = f"""
 WITH t AS (
     SELECT * FROM unnest(%(tags)s::int[], %(runs)s::bigint[], %(keys)s::int[], %(lo)s::float8[], %(hi)s::float8[])
         AS t(tag, run_pk, key_id, lo, hi)
-), blk AS (
-    SELECT t.tag, t.lo, t.hi, b.step_lo, b.step_hi, b.x_seq, b.x, b.first_seq, b.first_v, b.last_seq, b.last_v,
-           b.low, b.high, b.count, b.nan, b.steps, b.vals, b.seqs,
+), blk AS MATERIALIZED (
+    SELECT t.tag, t.lo, t.hi, b.run_pk, b.key_id, b.block, b.step_lo, b.step_hi, b.x_seq, b.x, b.first_seq, b.first_v,
+           b.last_seq, b.last_v, b.low, b.high, b.count, b.nan,
            {_BUCKET.format(t="t", x="b.step_lo::float8")} AS i0, {_BUCKET.format(t="t", x="b.step_hi::float8")} AS i1
     FROM t JOIN history_blocks b ON b.run_pk = t.run_pk AND b.key_id = t.key_id
     WHERE b.count > 0 AND b.step_hi::float8 >= t.lo AND b.step_lo::float8 <= t.hi
+), cut0 AS (
+    SELECT blk.tag, blk.lo, blk.hi, blk.i0, blk.i1, blk.count, blk.nan, a.seqs, a.steps, a.vals, a.first_at, a.last_at,
+           a.pre_low, a.pre_high, a.pre_nan, a.pre_last, a.suf_low, a.suf_high, a.suf_first, {_K} AS k
+    FROM blk JOIN history_block_points a ON a.run_pk = blk.run_pk AND a.key_id = blk.key_id AND a.block = blk.block
+    WHERE NOT ({_WHOLE})
+), cut AS MATERIALIZED (
+    SELECT c.*, coalesce({_SPLIT}, false) AS split FROM cut0 c
 ), parts AS (
     SELECT blk.tag, blk.i0 AS bucket, blk.x_seq, blk.x::float8 AS x, blk.first_seq, blk.first_v, blk.last_seq,
            blk.last_v, blk.low, blk.high, blk.count, blk.nan
     FROM blk WHERE {_WHOLE}
     UNION ALL
-    SELECT blk.tag, s.bucket, blk.seqs[s.x_at], blk.steps[s.x_at]::float8, blk.seqs[s.first_at], blk.vals[s.first_at],
-           blk.seqs[s.last_at], blk.vals[s.last_at], s.low, s.high, s.count, s.nan
-    FROM blk CROSS JOIN LATERAL (
-        SELECT {_BUCKET.format(t="blk", x="u.step::float8")} AS bucket, min(u.at) AS x_at,
-               min(u.at) FILTER (WHERE u.v <> 'NaN') AS first_at, max(u.at) FILTER (WHERE u.v <> 'NaN') AS last_at,
-               min(u.v) FILTER (WHERE u.v <> 'NaN') AS low, max(u.v) FILTER (WHERE u.v <> 'NaN') AS high,
-               count(*)::int AS count, (count(*) FILTER (WHERE u.v = 'NaN'))::int AS nan
-        FROM unnest(blk.steps, blk.vals) WITH ORDINALITY AS u(step, v, at)
-        WHERE u.step::float8 >= blk.lo AND u.step::float8 <= blk.hi
-        GROUP BY 1
-    ) AS s
-    WHERE NOT ({_WHOLE})
+    SELECT c.tag, c.i0, c.seqs[1], c.steps[1]::float8, CASE WHEN c.first_at <= c.k THEN c.seqs[c.first_at] END,
+           CASE WHEN c.first_at <= c.k THEN c.vals[c.first_at] END, c.seqs[c.pre_last[c.k]], c.vals[c.pre_last[c.k]],
+           c.pre_low[c.k], c.pre_high[c.k], c.k, c.pre_nan[c.k]
+    FROM cut c WHERE c.split
+    UNION ALL
+    SELECT c.tag, c.i1, c.seqs[c.k + 1], c.steps[c.k + 1]::float8, c.seqs[c.suf_first[c.k + 1]], c.vals[c.suf_first[c.k + 1]],
+           CASE WHEN c.last_at > c.k THEN c.seqs[c.last_at] END, CASE WHEN c.last_at > c.k THEN c.vals[c.last_at] END,
+           c.suf_low[c.k + 1], c.suf_high[c.k + 1], c.count - c.k, c.nan - c.pre_nan[c.k]
+    FROM cut c WHERE c.split
+    UNION ALL
+    SELECT c.tag, {_BUCKET.format(t="c", x="u.step::float8")}, u.seq, u.step::float8,
+           CASE WHEN u.v <> 'NaN' THEN u.seq END, CASE WHEN u.v <> 'NaN' THEN u.v END,
+           CASE WHEN u.v <> 'NaN' THEN u.seq END, CASE WHEN u.v <> 'NaN' THEN u.v END,
+           CASE WHEN u.v <> 'NaN' THEN u.v END, CASE WHEN u.v <> 'NaN' THEN u.v END, 1, (u.v = 'NaN')::int
+    FROM cut c, unnest(c.seqs, c.steps, c.vals) AS u(seq, step, v)
+    WHERE NOT c.split AND u.step::float8 >= c.lo AND u.step::float8 <= c.hi
 )
 SELECT tag, bucket, (min(ARRAY[x_seq::float8, x]))[2],
        (min(ARRAY[first_seq::float8, first_v]) FILTER (WHERE first_seq IS NOT NULL))[2],

@@ -460,9 +460,12 @@ class PostgresStore:
         page = f" LIMIT {compiler.param(limit)}" if limit is not None else ""
         page += f" OFFSET {compiler.param(offset)}"
         with self.pool.connection() as conn:
+            # the page is chosen over narrow rows (and counted in the same pass); only its runs' documents are read
             rows = conn.execute(
-                f"SELECT r.project, r.run_id, r.meta, {STATE_SQL}, r.activity_at, {columns}, count(*) OVER () "
-                f"FROM runs r {compiler.order_lateral()} WHERE {scope} AND {where} ORDER BY {order_sql}{page}",
+                f"WITH page AS (SELECT r.pk, count(*) OVER () AS total FROM runs r {compiler.order_lateral()} "
+                f"WHERE {scope} AND {where} ORDER BY {order_sql}{page}) "
+                f"SELECT r.project, r.run_id, r.meta, {STATE_SQL}, r.activity_at, {columns}, p.total "
+                f"FROM page p JOIN runs r ON r.pk = p.pk {compiler.order_lateral()} ORDER BY {order_sql}",
                 compiler.params).fetchall()
             if rows:
                 total = rows[0][-1]

@@ -165,3 +165,54 @@ def test_system_metrics_sample_along_wall_time(pg_store: Any) -> None:
     got = pg_store.sample_system("system", "run", samples=8)
     expected = sample_rows(rows, ["cpu", "gpu.0.util", "mem"], "_timestamp", 8)
     assert set(got) == set(expected) and all(_same(dict(got[k]), dict(expected[k])) for k in expected)
+
+
+def _long_history(seed: int) -> list[dict[str, Any]]:
+    """A dense run of 3,000 steps (whole rollup blocks and blocks across bucket edges), with NaN, a
+    checkpoint replaced, a sparse key, a rewind, and steps that jump."""
+    rng = random.Random(seed)
+    rows: list[dict[str, Any]] = []
+    step = 0
+    while step < 3000:
+        row: dict[str, Any] = {"_step": step, "loss": NAN if rng.random() < 0.03 else rng.gauss(0, 1)}
+        if step % 7 == 0:
+            row["sparse"] = -INF if rng.random() < 0.05 else float(step)
+        if step == 1234:
+            rows.append({**row, "loss": 50.0, "_partial": "c1"})
+            rows.append({**row, "_replaces": "c1"})
+        else:
+            rows.append(row)
+        step += 1 if rng.random() < 0.97 else rng.randint(2, 40)
+        if step == 2001:  # resume_from_step=1500: 1501..2000 are superseded and logged again
+            rows.append({"_rewind": 1500, "_writer": "w2"})
+            step = 1501
+    return rows
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_rollups_sample_like_the_reference(pg_store: Any, seed: int) -> None:
+    """Along _step, buckets read from the rollups (whole blocks, blocks split at an edge by their prefix
+    and suffix aggregates, blocks split point by point) equal sample_rows, for many bucket counts and ranges."""
+    rows = _long_history(seed)
+    _write(pg_store, "rollups", f"run-{seed}", rows, seed)
+    resolved = resolve_history(copy.deepcopy(rows))
+    for samples, start, stop in [(1000, None, None), (100, None, None), (37, None, None), (3, None, None),
+                                 (64, 100, 2500.5), (10, 1499.5, 1503), (1, None, None), (5, 3000, 3000)]:
+        expected = sample_rows(resolved, ["loss", "sparse"], "_step", samples, start, stop)
+        got = pg_store.sample_history("rollups", f"run-{seed}", ["loss", "sparse"], samples=samples, start=start, stop=stop)
+        assert set(got) == set(expected)
+        for key in expected:
+            assert _same(dict(got[key]), dict(expected[key])), (samples, start, stop, key)
+
+
+def test_sample_history_many_is_sample_history_per_run(pg_store: Any) -> None:
+    """Several runs sampled in one call give each run's own sample_history, in the order asked; a missing run is None."""
+    for n in range(3):
+        _write(pg_store, "many", f"r{n}", [{"_step": i, "v": float(i * (n + 1) % 17)} for i in range(500 + 300 * n)], n)
+    asked = [("many", "r2"), ("many", "gone"), ("many", "r0"), ("many", "r1")]
+    got = pg_store.sample_history_many(asked, ["v", "w"], samples=40, start=0, stop=900)
+    assert got[1] is None
+    for (project, run_id), series in zip(asked, got):
+        if series is not None:
+            assert _same(series, pg_store.sample_history(project, run_id, ["v", "w"], samples=40, start=0, stop=900))
+            assert series["v"]["total"] == min(901, 500 + 300 * int(run_id[1])) and "w" not in series
