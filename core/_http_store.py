@@ -158,12 +158,61 @@ class HttpStore:
 
     # -- writing: the spool, and a sender --------------------------------------------------------
     def open_run(self, project: str, run_id: str, *, resume: str | None) -> tuple[Any, ResumeState | None]:
+        if resume in ("allow", "must") and not self.offline and not os.path.exists(
+                os.path.join(self.spool.run_dir(project, run_id), "run.json")):
+            self._fetch_into_spool(project, run_id)  # resuming on a machine without the run's spool
         sink, state = self.spool.open_run(project, run_id, resume=resume)
         if self.offline:
             return sink, state
         from ._sender import SendingSink
 
         return SendingSink(sink, self.client, project, run_id), state
+
+    def _fetch_into_spool(self, project: str, run_id: str) -> None:
+        """Copy a run the server holds into an empty spool, so that it resumes (its steps, summary and
+        config continue) instead of starting over; waits up to ``TRACKKIT_INIT_TIMEOUT`` seconds (10)."""
+        from ._local_store import _write_json_atomic
+        from ._sender import BASE_FILE, SENT_FILE
+
+        try:
+            timeout = float(os.environ.get("TRACKKIT_INIT_TIMEOUT") or 10.0)
+        except ValueError:
+            timeout = 10.0
+        client = HttpClient(self.location, self.client.token, timeout=(min(5.0, timeout), timeout))
+        quick = HttpStore(self.location, self._spool_dir, token=self.client.token)
+        quick.client = client
+        path = f"/ingest/{quote(project, safe='')}/{quote(run_id, safe='')}"
+        try:
+            synced = client.get_json(path)
+            try:
+                record = quick.read_run(project, run_id)
+            except RunNotFoundError:
+                return  # a new run after all
+            rows = list(quick.scan_history(project, run_id))
+        except ServerError as error:
+            raise UsageError(
+                f"cannot resume run {project}/{run_id}: it is not in this machine's spool ({self.spool.location}) and "
+                f"the server at {self.location} did not answer within {timeout:g} s ({error}). Resume it where its spool "
+                f"is, or once the server answers (TRACKKIT_INIT_TIMEOUT sets the wait)."
+            ) from None
+        sink, _ = self.spool.open_run(project, run_id, resume=None)
+        try:
+            sink.write_config(record["config"])
+            sink.write_summary(record["summary"])
+            for start in range(0, len(rows), 10_000):
+                sink.append_history(rows[start:start + 10_000])
+            sink.write_meta(record["meta"])
+        finally:
+            sink.close()
+        run_dir = self.spool.run_dir(project, run_id)
+        # The server counted the lines of the first spool (checkpoints and markers included); this one
+        # holds the rows as readers see them: its line n is the server's offset base + n.
+        _write_json_atomic(os.path.join(run_dir, BASE_FILE), {
+            "url": self.location, "offset": int(synced.get("offset") or 0) - len(rows),
+            "system_offset": int(synced.get("system_offset") or 0)})
+        _write_json_atomic(os.path.join(run_dir, SENT_FILE), {
+            "url": self.location, "offset": int(synced.get("offset") or 0),
+            "sent": {part: record[part] for part in ("meta", "config", "summary")}})
 
     def next_run_number(self, project: str) -> int:
         return self.spool.next_run_number(project)

@@ -35,6 +35,8 @@ MAX_BYTES = 1 << 20
 _DOCUMENTS = ("run.json", "config.json", "summary.json", "edits.jsonl")
 #: In the spool's run directory: the documents the server last acknowledged.
 SENT_FILE = ".sync-sent.json"
+#: In a spool a resumed run was copied into from the server: the server offset of its line 0.
+BASE_FILE = ".sync-base.json"
 #: Seconds between uploads of a run file that keeps changing (the console log), until the run ends.
 FILE_EVERY = 30.0
 
@@ -77,6 +79,13 @@ class RunSender:
         self.rows = _Stream(os.path.join(self.run_dir, "history.jsonl"), "rows")
         self.system = _Stream(os.path.join(self.run_dir, "system.jsonl"), "system-metrics rows")
         self.history = self.rows.path
+        try:
+            with open(os.path.join(self.run_dir, BASE_FILE), encoding="utf-8") as handle:
+                base = json.load(handle)
+            if base.get("url") == client.url:
+                self.rows.base, self.system.base = int(base["offset"]), int(base["system_offset"])
+        except (OSError, ValueError, AttributeError, KeyError, TypeError):
+            pass
         self.judge_liveness = judge_liveness
         self.connected = False
         self._sent: dict[str, dict[str, Any]] = {"meta": {}, "config": {}, "summary": {}}
@@ -243,10 +252,15 @@ class _Stream:
         self.what = what
         self.offset = 0  # lines the server has committed
         self.position = 0  # the byte where line ``offset`` starts
+        self.base = 0  # the server's offset of this file's first line (a run copied from the server)
 
     def locate(self, offset: int, where: str) -> None:
         """Set the position to the start of line ``offset``."""
-        position, count = 0, 0
+        position, count, wanted = 0, 0, offset - self.base
+        if wanted < 0:
+            raise SyncConflict(f"the server holds {offset} {self.what} of {where}, fewer than this spool was copied "
+                               f"from ({self.base}); nothing is sent for it.")
+        offset, base = wanted, self.base
         try:
             with open(self.path, "rb") as handle:
                 while count < offset:
@@ -267,7 +281,7 @@ class _Stream:
             raise SyncConflict(
                 f"the server holds {offset} {self.what} of {where}, this spool only {count}: it is another run "
                 f"with the same id, or its rows were sent from another machine. Nothing is sent for it.")
-        self.offset, self.position = offset, position
+        self.offset, self.position = offset + base, position
 
     def read(self, limit: int = MAX_ROWS) -> tuple[list[bytes], int]:
         """Complete lines from the position on (at most ``limit`` / about ``MAX_BYTES``) and their byte length."""
@@ -404,7 +418,7 @@ class SendingSink:
                 self._wake.clear()
                 continue
             try:
-                sent = self.sender.step(heartbeat_every=0.0 if closing else heartbeat, final=closing)
+                sent = self.sender.step(heartbeat_every=heartbeat, final=closing)
                 if backoff and "unreachable" in self._warned:
                     _say(f"the server at {self.sender.client.url} answers again; {where} is catching up.")
                     self._warned.discard("unreachable")
@@ -473,7 +487,7 @@ def sync_run(client: Any, spool: Any, project: str, run_id: str, *, progress: Ca
     deadline = None if timeout is None else time.monotonic() + timeout
     total = 0
     while not sender.caught_up():
-        sent = sender.step(heartbeat_every=0.0, final=True)
+        sent = sender.step(final=True)
         total += sent
         if progress is not None and sent:
             progress(sent)

@@ -96,7 +96,7 @@ class LocalIngest:
                 _write_json_atomic(os.path.join(run_dir, SYNC_FILE), {
                     "offset": lease.offset, "bytes": lease.size, "system_offset": lease.system_offset,
                     "system_bytes": lease.system_size, **({"stamp": lease.stamp} if lease.stamp is not None else {})})
-            final = self._write_documents(lease.sink, batch) if current else False
+            final = self._write_documents(lease.sink, batch) if current else _state(run_dir) in FINAL_STATES
             lease.sink.heartbeat()
             lease.until = time.time() + self.timeout
             if final:
@@ -177,6 +177,14 @@ class LocalIngest:
         sink.write_summary(record["summary"])
         sink.write_meta(record["meta"])
         return record["meta"].get("state") in FINAL_STATES
+
+
+def _state(run_dir: str) -> Any:
+    try:
+        with open(os.path.join(run_dir, "run.json"), encoding="utf-8") as handle:
+            return json.load(handle).get("state")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _read_sync(run_dir: str) -> dict[str, Any]:

@@ -45,7 +45,8 @@ class PostgresIngest:
 
     def _lock_run(self, conn: Any, batch: Batch) -> tuple[Any, ...]:
         query = ("SELECT pk, lease_writer, coalesce(lease_until > now(), false), sync_offset, next_seq, "
-                 "sync_system_offset, next_system_seq, sync_stamp FROM runs WHERE project = %s AND run_id = %s FOR UPDATE")
+                 "sync_system_offset, next_system_seq, sync_stamp, meta->>'state' FROM runs "
+                 "WHERE project = %s AND run_id = %s FOR UPDATE")
         found = conn.execute(query, (batch.project, batch.run_id)).fetchone()
         if found is None:
             conn.execute("INSERT INTO runs (project, run_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
@@ -56,7 +57,7 @@ class PostgresIngest:
     def ingest_batch(self, batch: Batch) -> dict[str, int]:
         store = self.store
         with store.pool.connection() as conn, conn.transaction():
-            pk, holder, live, committed, next_seq, system_committed, next_system_seq, stamp = self._lock_run(conn, batch)
+            pk, holder, live, committed, next_seq, system_committed, next_system_seq, stamp, state = self._lock_run(conn, batch)
             if live and holder is not None and holder != batch.writer:
                 raise RunInUseError(f"run {batch.project}/{batch.run_id} is being written by another writer; "
                                     f"two processes cannot write one run.")
@@ -74,7 +75,7 @@ class PostgresIngest:
                     (pk, list(range(next_system_seq, next_system_seq + len(system))),
                      [float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else None for t in stamps],
                      [_pg_json.dumps(row) for row in system]))
-            final = False
+            final = state in FINAL_STATES  # a batch after the last one (a heartbeat, late rows) leaves it released
             if batch.has_documents and batch.documents_are_current(stamp, committed):
                 record = store._record(conn, pk, judge=False)
                 apply_documents(record, batch)

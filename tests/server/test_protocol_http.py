@@ -45,6 +45,7 @@ def store(http_server: tuple[ServerProcess, str], monkeypatch: pytest.MonkeyPatc
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("TRUNCATE runs CASCADE")
     monkeypatch.setenv("TRACKKIT_SYNC_INTERVAL", "0.05")
+    monkeypatch.setenv("TRACKKIT_SYNC_TIMEOUT", "300")  # close() returns once the server has it all (100k rows in one case)
     return HttpStore(server.url)
 
 

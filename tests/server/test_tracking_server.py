@@ -150,6 +150,35 @@ def test_server_edits_survive_the_writers_later_batches(server: ServerProcess, p
     assert remote.notes == "from the UI" and remote.summary["extra"] == 1 and remote.state == "finished"
 
 
+def test_a_run_resumed_on_another_machine_continues_from_the_server(server: ServerProcess, project: str, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A preempted job restarted on a node without its spool: init(resume=...) copies the run from
+    the server, the steps and summary continue, and the server ends with every row once, in order."""
+    with trackkit.init(project=project, id="moved", store=server.url, config={"lr": 0.1}) as run:
+        for step in range(50):
+            run.log({"loss": float(step)})
+        run.log({"loss": math.nan, "partial": 1.0}, step=50, commit=False)  # a checkpointed row, then its completion
+        run.log({"acc": 0.5}, step=50)
+    monkeypatch.setenv("TRACKKIT_DIR", str(tmp_path / "other-node"))
+    with trackkit.init(project=project, id="moved", resume="must", store=server.url) as run:
+        assert run.step == 51 and run.config["lr"] == 0.1
+        for step in range(51, 60):
+            run.log({"loss": float(step)})
+    rows = list(trackkit.Api(store=server.url).store.scan_history(project, "moved"))
+    assert [row["_step"] for row in rows] == list(range(60))
+    assert rows[50]["acc"] == 0.5 and math.isnan(rows[50]["loss"])
+    remote = trackkit.Api(store=server.url).run(f"{project}/moved")
+    assert remote.state == "finished" and remote.summary["loss"] == 59.0
+
+
+def test_resuming_without_spool_or_server_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No spool here and no server answering: init says so within TRACKKIT_INIT_TIMEOUT instead of
+    starting the run over."""
+    monkeypatch.setenv("TRACKKIT_INIT_TIMEOUT", "1")
+    with pytest.raises(trackkit.UsageError, match="cannot resume run p/gone"):
+        trackkit.init(project="p", id="gone", resume="must", store="http://127.0.0.1:9")
+
+
 def test_api_edits_and_deletes_runs_on_the_server(server: ServerProcess, project: str) -> None:
     """ApiRun.update() and delete() over the server act as over a local store."""
     with trackkit.init(project=project, store=server.url, config={"lr": 0.1}) as run:
