@@ -232,6 +232,12 @@ async def sample_many(request: Request) -> Response:
     def collect() -> list[dict[str, Any]]:
         from trackkit import RunNotFoundError
 
+        many = getattr(store, "sample_history_many", None)
+        if many is not None:  # every run in one pass over the database (PostgreSQL)
+            found = many([(project, run_id) for project, run_id in run_list], keys, **args)
+            return [{"project": project, "id": run_id, "series": series} if series is not None else
+                    {"project": project, "id": run_id, "series": {}, "error": f"no run {project}/{run_id} in {store.location}."}
+                    for (project, run_id), series in zip(run_list, found)]
         out = []
         for project, run_id in run_list:
             try:
