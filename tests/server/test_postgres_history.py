@@ -216,3 +216,26 @@ def test_sample_history_many_is_sample_history_per_run(pg_store: Any) -> None:
         if series is not None:
             assert _same(series, pg_store.sample_history(project, run_id, ["v", "w"], samples=40, start=0, stop=900))
             assert series["v"]["total"] == min(901, 500 + 300 * int(run_id[1])) and "w" not in series
+
+
+def test_the_sample_route_answers_what_the_store_samples(pg_store: Any) -> None:
+    """POST /api/v1/sample over PostgreSQL (one pass for every run) gives each run's sample_history; a missing run is an error entry."""
+    import warnings
+
+    from trackkit.server.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # starlette asks for httpx2 here; not ours
+        from starlette.testclient import TestClient
+
+    for n in range(2):
+        _write(pg_store, "route", f"r{n}", [{"_step": i, "v": NAN if i == 7 else float(i % (n + 5))} for i in range(300)], n)
+    with TestClient(create_app(pg_store, ui=False)) as client:
+        answer = client.post("/api/v1/sample", json={"runs": [["route", "r1"], ["route", "gone"], ["route", "r0"]],
+                                                     "keys": ["v"], "samples": 20})
+    assert answer.status_code == 200
+    first, gone, last = answer.json()["runs"]
+    assert gone["series"] == {} and "route/gone" in gone["error"]
+    for entry in (first, last):
+        expected = pg_store.sample_history("route", entry["id"], ["v"], samples=20)["v"]
+        assert entry["series"]["v"]["max"] == expected["max"] and entry["series"]["v"]["nan"] == expected["nan"]
