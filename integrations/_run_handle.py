@@ -169,7 +169,7 @@ class RunHandle:
     def _open_again(self, project: str, run_id: str, mode: str | None, store: Any,
                     resume_from_step: int | None) -> Run:
         live = _live.get((project, run_id))
-        if live is not None and live.state == "running" and resume_from_step is None:
+        if live is not None and live.state == "running" and resume_from_step is None and _same_store(live, store):
             self._run = live  # the same process holds it open (an unpickled copy, another handle)
             return live
         if mode == "disabled":
@@ -221,6 +221,15 @@ class RunHandle:
             state["_store"] = _portable(self._store)
         state["init_kwargs"] = kwargs
         return state
+
+
+def _same_store(run: Run, store: Any) -> bool:
+    """Whether ``run`` lives in ``store`` (the same object, or a local store of the same folder)."""
+    mine = getattr(run, "store", None)
+    if store is None or mine is None or mine is store:
+        return True
+    location = getattr(store, "location", None)
+    return location is not None and location == getattr(mine, "location", None)
 
 
 def _portable(store: Any) -> Any:
