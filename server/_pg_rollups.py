@@ -21,6 +21,7 @@ drops or supersedes points, the blocks over their seqs are rebuilt from ``histor
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import Any
 
 __all__ = ["BLOCK", "add_blocks", "rebuild_blocks", "sample_step"]
@@ -30,7 +31,9 @@ BLOCK = 32  # points per block; the migration's backfill uses the same number
 
 def _array(values: Sequence[Any]) -> str:
     """A PostgreSQL array literal of numbers (``repr`` round-trips floats; nan/inf are read back)."""
-    return "{" + ",".join(["NULL" if v is None else repr(v) for v in values]) + "}"
+    if None in values:
+        return "{" + ",".join(["NULL" if v is None else repr(v) for v in values]) + "}"
+    return "{" + ",".join(map(repr, values)) + "}"
 
 
 _AGGREGATES = ("step_lo", "step_hi", "x_seq", "x", "first_seq", "first_v", "last_seq", "last_v", "low", "high", "count", "nan")
@@ -41,55 +44,63 @@ _TYPES = {"step_lo": "bigint", "step_hi": "bigint", "x_seq": "bigint", "x": "big
           "count": "int", "nan": "int", "seqs": "bigint[]", "steps": "bigint[]", "vals": "float8[]", "sorted": "boolean",
           "first_at": "int", "last_at": "int", "pre_low": "float8[]", "pre_high": "float8[]", "pre_nan": "int[]",
           "pre_last": "int[]", "suf_low": "float8[]", "suf_high": "float8[]", "suf_first": "int[]"}
+def _running(vals: Sequence[float]) -> tuple[list[Any], list[Any], list[int], list[int]]:
+    """Prefix min, max (None before the first non-NaN), NaN count and position of the last non-NaN (1-based, 0: none)."""
+    lows: list[Any] = []
+    highs: list[Any] = []
+    nans: list[int] = []
+    lasts: list[int] = []
+    low = high = None
+    nan = last = 0
+    for i, v in enumerate(vals, 1):
+        if v != v:
+            nan += 1
+        else:
+            if low is None or v < low:
+                low = v
+            if high is None or v > high:
+                high = v
+            last = i
+        lows.append(low)
+        highs.append(high)
+        nans.append(nan)
+        lasts.append(last)
+    return lows, highs, nans, lasts
 
 
 def _block(points: Sequence[tuple[int, int, float]]) -> list[Any]:
     """A block's columns (``_AGGREGATES`` then ``_POINTS``) from its visible points ``(seq, step, value)``
     in written order; arrays as PostgreSQL literals."""
     count = len(points)
+    if not count:
+        return [None] * 10 + [0, 0, "{}", "{}", "{}", True, 0, 0, None, None, None, None, None, None, None]
     seqs = [p[0] for p in points]
     steps = [p[1] for p in points]
     vals = [p[2] for p in points]
-    finite = [i for i, v in enumerate(vals) if v == v]  # not NaN
-    numbers = [vals[i] for i in finite]
-    pre_low: list[float | None] = []
-    pre_high: list[float | None] = []
-    pre_nan: list[int] = []
-    pre_last: list[int] = []
-    low = high = None
-    nan = last = 0
-    for i, v in enumerate(vals):
-        if v != v:
-            nan += 1
-        else:
-            low = v if low is None or v < low else low
-            high = v if high is None or v > high else high
-            last = i + 1
-        pre_low.append(low)
-        pre_high.append(high)
-        pre_nan.append(nan)
-        pre_last.append(last)
-    suf_low: list[float | None] = [None] * count
-    suf_high: list[float | None] = [None] * count
-    suf_first = [0] * count
-    low = high = None
-    first = 0
-    for i in range(count - 1, -1, -1):
-        v = vals[i]
-        if v == v:
-            low = v if low is None or v < low else low
-            high = v if high is None or v > high else high
-            first = i + 1
-        suf_low[i], suf_high[i], suf_first[i] = low, high, first
-    aggregates = [min(steps) if points else None, max(steps) if points else None,
-                  seqs[0] if points else None, steps[0] if points else None,
-                  seqs[finite[0]] if finite else None, vals[finite[0]] if finite else None,
-                  seqs[finite[-1]] if finite else None, vals[finite[-1]] if finite else None,
-                  min(numbers) if numbers else None, max(numbers) if numbers else None, count, count - len(finite)]
-    arrays = [_array(seqs), _array(steps), _array(vals), all(a <= b for a, b in zip(steps, steps[1:])),
-              finite[0] + 1 if finite else 0, finite[-1] + 1 if finite else 0,
-              _array(pre_low), _array(pre_high), _array(pre_nan), _array(pre_last),
-              _array(suf_low), _array(suf_high), _array(suf_first)]
+    if sum(vals) == sum(vals):  # no NaN (the common case): running min/max in C
+        pre_low, pre_high = list(accumulate(vals, min)), list(accumulate(vals, max))
+        suf_low, suf_high = list(accumulate(reversed(vals), min))[::-1], list(accumulate(reversed(vals), max))[::-1]
+        pre_nan, pre_last, suf_first = [0] * count, list(range(1, count + 1)), list(range(1, count + 1))
+        nan, first_at, last_at, low, high = 0, 1, count, pre_low[-1], pre_high[-1]
+    else:
+        pre_low, pre_high, pre_nan, pre_last = _running(vals)
+        suf_low, suf_high, _, suf_last = _running(vals[::-1])
+        suf_low, suf_high = suf_low[::-1], suf_high[::-1]
+        suf_first = [count + 1 - p if p else 0 for p in suf_last[::-1]]
+        nan, first_at, last_at, low, high = pre_nan[-1], suf_first[0], pre_last[-1], pre_low[-1], pre_high[-1]
+    aggregates = [min(steps), max(steps), seqs[0], steps[0],
+                  seqs[first_at - 1] if first_at else None, vals[first_at - 1] if first_at else None,
+                  seqs[last_at - 1] if last_at else None, vals[last_at - 1] if last_at else None, low, high, count, nan]
+    texts = list(map(repr, vals))  # each float printed once: the running arrays reuse the text of their values
+    spelled: dict[Any, str] = dict(zip(vals, texts))
+    spelled[None] = "NULL"
+
+    def floats(column: list[Any]) -> str:
+        return "{" + ",".join(map(spelled.__getitem__, column)) + "}"
+
+    arrays = [_array(seqs), _array(steps), "{" + ",".join(texts) + "}", all(a <= b for a, b in zip(steps, steps[1:])),
+              first_at, last_at, floats(pre_low), floats(pre_high), _array(pre_nan), _array(pre_last),
+              floats(suf_low), floats(suf_high), _array(suf_first)]
     return aggregates + arrays
 
 
