@@ -25,7 +25,7 @@ from urllib.parse import quote
 from ._errors import RunInUseError, RunNotFoundError, TrackkitError, UsageError
 from ._local_store import LocalStore
 from ._store import FileInfo, FileSource, KeyInfo, ProjectInfo, ResumeState, RunPage, RunRecord, SampledSeries
-from ._stores import default_store_dir, register_scheme
+from ._stores import default_store_dir, local_store, register_scheme
 
 __all__ = ["HttpClient", "HttpStore", "ServerError", "ServerUsageError", "decode_non_finite"]
 
@@ -147,7 +147,7 @@ class HttpStore:
     def spool(self) -> LocalStore:
         """The local store every run is written to first."""
         if self._spool is None:
-            self._spool = LocalStore(self._spool_dir or os.environ.get("TRACKKIT_DIR") or default_store_dir())
+            self._spool = local_store(self._spool_dir or os.environ.get("TRACKKIT_DIR") or default_store_dir())
         return self._spool
 
     def offline_store(self) -> HttpStore:

@@ -353,11 +353,11 @@ class SendingSink:
     """The spool's ``RunSink`` plus a thread that sends the run while it is written (module docstring)."""
 
     def __init__(self, sink: Any, client: Any, project: str, run_id: str) -> None:
-        from ._local_store import LocalStore
+        from ._stores import local_store
 
         self._sink = sink
         self.run_dir: str = sink.run_dir
-        spool = LocalStore(os.path.dirname(os.path.dirname(sink.run_dir)))
+        spool = local_store(os.path.dirname(os.path.dirname(sink.run_dir)))
         self.sender = RunSender(client, spool, project, run_id)
         self._pid = os.getpid()
         self._closing = threading.Event()
