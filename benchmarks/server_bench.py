@@ -398,7 +398,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 print("[server-bench] log() cost ...", file=sys.stderr, flush=True)
                 result["log_cost"] = measure_log_cost(url, workdir, 20_000, 1 if quick else 3)
         python = None if args.no_mlflow or "mlflow" not in wanted else _mlflow_python(args.mlflow_python)
-        if "queries" in wanted or python:
+        if "queries" in wanted or "peer" in wanted or python:
             # a database of its own, whose history tables skip the WAL: loading 10 million rows on a busy
             # machine otherwise takes most of an hour (reads are the same for logged and unlogged tables)
             conninfo = databases.make()
@@ -412,11 +412,13 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 load_chart = _load(conninfo, workdir, "q-chart", "chart", chart_runs, chart_steps, 2)
                 result["queries"] = measure_queries(conninfo, url, "q", runs, chart_runs, chart_steps)
                 result["queries"].update(load_runs_s=load_runs, load_chart_s=load_chart)
-            if python:
-                print("[server-bench] MLflow's server, and trackkit at the same scale ...", file=sys.stderr, flush=True)
+            if python or "peer" in wanted:
+                print("[server-bench] trackkit at MLflow's scale ...", file=sys.stderr, flush=True)
                 _load(conninfo, workdir, "peer-runs", "runs", 1_000, 0, 1)
                 _load(conninfo, workdir, "peer-chart", "chart", 10, 10_000, 2)
                 result["peer_trackkit"] = measure_queries(conninfo, url, "peer", 1_000, 10, 10_000)
+            if python:
+                print("[server-bench] MLflow's server ...", file=sys.stderr, flush=True)
                 result["mlflow"] = measure_mlflow(python, databases, workdir, 1_000, 10, 10_000, clients, 5.0 if quick else 20.0)
         if "mlflow" in wanted and not args.no_mlflow and python is None:
             result["mlflow"] = {"status": "not installed (pip install mlflow==3.17.2, or --mlflow-python)"}
@@ -496,7 +498,8 @@ def main() -> None:
     parser.add_argument("--pg", default=os.environ.get("TRACKKIT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--mlflow-python", default=None, help="a Python with mlflow installed (default: this one, if it has it)")
     parser.add_argument("--no-mlflow", action="store_true")
-    parser.add_argument("--only", default="", help="comma-separated subset of ingest,lag,logcost,queries,mlflow")
+    parser.add_argument("--only", default="", help="comma-separated subset of ingest,lag,logcost,queries,peer "
+                        "(trackkit at MLflow's scale),mlflow (and peer)")
     parser.add_argument("--out", default=RESULTS)
     parser.add_argument("--role", choices=sorted(ROLES), help=argparse.SUPPRESS)
     for name in ("project", "run", "store", "times", "workdir", "kind"):
