@@ -40,7 +40,8 @@ class ServerProcess:
         if self.store:
             args += ["--store", self.store]
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        cwd = self.log.parent if self.log else None  # ./trackkit-files and the like land beside the log, not in the repo
+        self.process = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
