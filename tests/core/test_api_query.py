@@ -122,3 +122,43 @@ def test_doctor_on_a_store_without_checks_says_so(capsys) -> None:
 
     assert main(["--store", "memory://doctor-test", "doctor"]) == 0
     assert "no checks of its own" in capsys.readouterr().out
+
+
+class NoScanStore(MemoryStore):
+    """A memory store that refuses to hand whole histories to its callers (its own key index may read them)."""
+
+    reading_keys = False
+
+    def history_keys(self, project: str, run_id: str) -> Any:
+        self.reading_keys = True
+        try:
+            return super().history_keys(project, run_id)
+        finally:
+            self.reading_keys = False
+
+    def scan_history(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("scan_history called")
+
+    def iter_history(self, *args: Any, **kwargs: Any) -> Any:
+        assert self.reading_keys, "iter_history called"
+        return super().iter_history(*args, **kwargs)
+
+
+def test_cli_show_and_runs_read_no_history(capsys) -> None:
+    """`trackkit show` and `trackkit runs` answer from the run's documents and key index, never its rows."""
+    import argparse
+
+    from trackkit._cli import _cmd_runs, _cmd_show
+
+    store = NoScanStore()
+    with trackkit.init(project="s", store=store, config={"lr": 0.1}) as run:
+        for step in range(5):
+            run.log({"loss": 1.0 / (step + 1)})
+    api = trackkit.Api(store=store)
+    _cmd_show(api, argparse.Namespace(run=f"s/{run.id}", json=False))
+    out = capsys.readouterr().out
+    assert "5 rows; keys: loss" in out
+    _cmd_runs(api, argparse.Namespace(project="s", filter="config.lr=0.1", sort="-summary.loss", columns="config.lr,config.nope",
+                                      json=False))
+    table = capsys.readouterr().out
+    assert run.id in table and "0.1" in table and table.splitlines()[-1].rstrip().endswith("-")  # a missing column is "-"
