@@ -204,6 +204,9 @@ def apply_documents(record: dict[str, Any], batch: Batch) -> None:
     """Merge the batch's document changes into a run record (``meta``, ``config``, ``summary``), and
     record the token's name as the run's author."""
     if batch.meta is not None:
+        if batch.author:  # the author is the token's name, never what a client says it is
+            batch.meta = {"set": {k: v for k, v in (batch.meta.get("set") or {}).items() if k != "author"},
+                          "delete": [k for k in batch.meta.get("delete") or () if k != "author"]}
         apply_meta(record["meta"], batch.meta)
     if batch.config is not None:
         apply_config(record["config"], batch.config)

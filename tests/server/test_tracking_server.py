@@ -334,7 +334,7 @@ def test_tokens_decide_who_reads_and_writes(auth_server: tuple[ServerProcess, di
     name is the run's author."""
     server, tokens = auth_server
     url = f"{server.url}/api/v1/ingest/authp/r1"
-    meta = {"meta": {"set": {"id": "r1", "project": "authp", "state": "running"}}}
+    meta = {"meta": {"set": {"id": "r1", "project": "authp", "state": "running", "author": "someone-else"}}}
     header = lambda name: {"Authorization": f"Bearer {tokens[name]}"}  # noqa: E731
     assert requests.post(url, data=_batch("w", 0, range(2), **meta), timeout=10).status_code == 401
     assert requests.post(url, data=_batch("w", 0, range(2), **meta), headers=header("gone"), timeout=10).status_code == 401
