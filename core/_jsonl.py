@@ -6,6 +6,12 @@ orjson writes NaN and ±inf as ``null``, and trackkit keeps them as values (``Na
 Python's JSON dialect). A row whose orjson line holds no ``null`` cannot have lost one; any other
 row (a NaN, a ``None``, the text "null" in a string, an int beyond 64 bits) is encoded again by
 the standard library. Both produce JSON that ``json.loads`` reads back to equal values.
+
+Reading uses orjson too, which refuses the ``NaN``/``Infinity`` literals (the standard library then
+takes over) but reads an int beyond 64 bits as a float without a word. So a row that orjson could
+not encode is written with a space after its opening brace (``{ "k":...``), a byte pattern that
+neither encoder produces otherwise; ``decode_array`` sees it with one fast substring search and
+hands the text to the standard library, so such ints read back exact.
 """
 
 from __future__ import annotations
@@ -40,10 +46,9 @@ def encode_row(row: dict[str, Any]) -> bytes:
         try:
             line = fast(row)
         except TypeError:  # orjson.JSONEncodeError: big ints, lone surrogates, odd types
-            pass
-        else:
-            if b"null" not in line:
-                return line
+            return EXACT_MARK + _slow(row).encode("utf-8")[1:] if row else b"{}"
+        if b"null" not in line:
+            return line
     return _slow(row).encode("utf-8")
 
 
@@ -63,6 +68,8 @@ def encode_rows(rows: Sequence[dict[str, Any]]) -> bytes:
 
 
 _fast_loads: Callable[[bytes], Any] | None = None
+#: How a row that only the standard library can read back exactly begins (see the module docstring).
+EXACT_MARK = b"{ "
 
 
 def decode_array(text: bytes) -> Any:
@@ -78,6 +85,8 @@ def decode_array(text: bytes) -> Any:
             _fast_loads = orjson.loads
         except ImportError:  # pragma: no cover - orjson is installed with trackkit
             _fast_loads = json.loads
+    if EXACT_MARK in text:  # a row orjson would read inexactly (an int beyond 64 bits)
+        return json.loads(text)
     try:
         return _fast_loads(text)
     except ValueError:
