@@ -1,21 +1,27 @@
-"""Rollups of each key's points along ``_step`` (``history_blocks``, migration 004), kept at ingest,
-and ``sample_history(x="_step")`` for many runs at once in one statement that reads them.
+"""Rollups of each key's points along ``_step`` (``history_blocks`` and ``history_block_points``,
+migration 004), kept at ingest, and ``sample_history(x="_step")`` for many runs at once in one
+statement that reads them.
 
 The numeric points of a (run, key) are numbered in written order; point n belongs to block
-``n // BLOCK``. A block keeps its visible points (the ones with a step) as arrays and their
-aggregates: the smallest and largest step, the first point (a bucket's x), first/last non-NaN value
-with their seq, min/max, count and NaN count.
+``n // BLOCK``. A block keeps the aggregates of its visible points that have a step (smallest and
+largest step, the first point for a bucket's x, first/last non-NaN value with their seq, min/max,
+count and NaN count) in a narrow row, and the points themselves with prefix and suffix aggregates in
+a side table.
 
 Sampling reads every block of a key in ``[start, stop]``: a block whose smallest and largest step
-fall into one bucket (the bucket function only grows with x) stands for all its points by its
-aggregates; a block across a bucket edge (or across start/stop) is split point by point from its
+fall into one bucket (the bucket function only grows with x) stands for all its points. A block
+across one bucket edge whose steps are sorted is split at the edge in constant time: the position
+is found by binary search over its steps (``width_bucket``) and checked with the bucket function
+itself; its prefix and suffix aggregates give the two halves. Any other block (steps out of order,
+several edges, start/stop inside it, or written before version 4) is split point by point from its
 arrays. first/last/x of a bucket are taken by seq, so the result is exactly what
 ``trackkit._sampling.sample_rows`` gives over the rows, whatever order the steps were written in.
-A run sampled at 1,000 buckets over 100,000 steps reads ~3,000 block rows, not 100,000 points.
+A run of 100,000 steps sampled at 1,000 buckets reads ~3,100 narrow rows and ~900 side rows.
 
-Blocks reflect the default view (dropped checkpoints and superseded rows left out): when ingest
-drops or supersedes points, the blocks over their seqs are rebuilt from ``history_points``.
-``include_superseded=True`` and the other axes keep the exact per-point path of ``_pg_history``.
+Blocks reflect the default view (dropped checkpoints and superseded rows left out): when ingest drops
+or supersedes points, the blocks over their seqs are rebuilt from ``history_points``.
+``include_superseded=True`` and the other axes (``_timestamp``, ``_runtime``, a metric) keep the
+exact per-point path of ``_pg_history``.
 """
 
 from __future__ import annotations
@@ -198,33 +204,37 @@ WITH t AS (
            {_BUCKET.format(t="t", x="b.step_lo::float8")} AS i0, {_BUCKET.format(t="t", x="b.step_hi::float8")} AS i1
     FROM t JOIN history_blocks b ON b.run_pk = t.run_pk AND b.key_id = t.key_id
     WHERE b.count > 0 AND b.step_hi::float8 >= t.lo AND b.step_lo::float8 <= t.hi
-), cut0 AS (
-    SELECT blk.tag, blk.lo, blk.hi, blk.i0, blk.i1, blk.count, blk.nan, a.seqs, a.steps, a.vals, a.first_at, a.last_at,
-           a.pre_low, a.pre_high, a.pre_nan, a.pre_last, a.suf_low, a.suf_high, a.suf_first, {_K} AS k
-    FROM blk JOIN history_block_points a ON a.run_pk = blk.run_pk AND a.key_id = blk.key_id AND a.block = blk.block
-    WHERE NOT ({_WHOLE})
-), cut AS MATERIALIZED (
-    SELECT c.*, coalesce({_SPLIT}, false) AS split FROM cut0 c
+), cut AS MATERIALIZED (  -- narrow: the two halves' aggregates of a block split at an edge, read from its arrays
+    SELECT c.tag, c.lo, c.hi, c.run_pk, c.key_id, c.block, c.i0, c.i1, c.k, coalesce({_SPLIT}, false) AS split,
+           c.seqs[1] AS p_xseq, c.steps[1] AS p_x, CASE WHEN c.first_at <= c.k THEN c.seqs[c.first_at] END AS p_fseq,
+           CASE WHEN c.first_at <= c.k THEN c.vals[c.first_at] END AS p_fv, c.seqs[c.pre_last[c.k]] AS p_lseq,
+           c.vals[c.pre_last[c.k]] AS p_lv, c.pre_low[c.k] AS p_low, c.pre_high[c.k] AS p_high, c.pre_nan[c.k] AS p_nan,
+           c.seqs[c.k + 1] AS s_xseq, c.steps[c.k + 1] AS s_x, c.seqs[c.suf_first[c.k + 1]] AS s_fseq,
+           c.vals[c.suf_first[c.k + 1]] AS s_fv, CASE WHEN c.last_at > c.k THEN c.seqs[c.last_at] END AS s_lseq,
+           CASE WHEN c.last_at > c.k THEN c.vals[c.last_at] END AS s_lv, c.suf_low[c.k + 1] AS s_low,
+           c.suf_high[c.k + 1] AS s_high, c.count - c.k AS s_count, c.nan - c.pre_nan[c.k] AS s_nan
+    FROM (
+        SELECT blk.tag, blk.lo, blk.hi, blk.run_pk, blk.key_id, blk.block, blk.i0, blk.i1, blk.count, blk.nan,
+               a.seqs, a.steps, a.vals, a.first_at, a.last_at, a.pre_low, a.pre_high, a.pre_nan, a.pre_last, a.suf_low,
+               a.suf_high, a.suf_first, {_K} AS k
+        FROM blk JOIN history_block_points a ON a.run_pk = blk.run_pk AND a.key_id = blk.key_id AND a.block = blk.block
+        WHERE NOT ({_WHOLE})
+    ) AS c
 ), parts AS (
     SELECT blk.tag, blk.i0 AS bucket, blk.x_seq, blk.x::float8 AS x, blk.first_seq, blk.first_v, blk.last_seq,
            blk.last_v, blk.low, blk.high, blk.count, blk.nan
     FROM blk WHERE {_WHOLE}
     UNION ALL
-    SELECT c.tag, c.i0, c.seqs[1], c.steps[1]::float8, CASE WHEN c.first_at <= c.k THEN c.seqs[c.first_at] END,
-           CASE WHEN c.first_at <= c.k THEN c.vals[c.first_at] END, c.seqs[c.pre_last[c.k]], c.vals[c.pre_last[c.k]],
-           c.pre_low[c.k], c.pre_high[c.k], c.k, c.pre_nan[c.k]
-    FROM cut c WHERE c.split
+    SELECT tag, i0, p_xseq, p_x::float8, p_fseq, p_fv, p_lseq, p_lv, p_low, p_high, k, p_nan FROM cut WHERE split
     UNION ALL
-    SELECT c.tag, c.i1, c.seqs[c.k + 1], c.steps[c.k + 1]::float8, c.seqs[c.suf_first[c.k + 1]], c.vals[c.suf_first[c.k + 1]],
-           CASE WHEN c.last_at > c.k THEN c.seqs[c.last_at] END, CASE WHEN c.last_at > c.k THEN c.vals[c.last_at] END,
-           c.suf_low[c.k + 1], c.suf_high[c.k + 1], c.count - c.k, c.nan - c.pre_nan[c.k]
-    FROM cut c WHERE c.split
+    SELECT tag, i1, s_xseq, s_x::float8, s_fseq, s_fv, s_lseq, s_lv, s_low, s_high, s_count, s_nan FROM cut WHERE split
     UNION ALL
     SELECT c.tag, {_BUCKET.format(t="c", x="u.step::float8")}, u.seq, u.step::float8,
            CASE WHEN u.v <> 'NaN' THEN u.seq END, CASE WHEN u.v <> 'NaN' THEN u.v END,
            CASE WHEN u.v <> 'NaN' THEN u.seq END, CASE WHEN u.v <> 'NaN' THEN u.v END,
            CASE WHEN u.v <> 'NaN' THEN u.v END, CASE WHEN u.v <> 'NaN' THEN u.v END, 1, (u.v = 'NaN')::int
-    FROM cut c, unnest(c.seqs, c.steps, c.vals) AS u(seq, step, v)
+    FROM cut c JOIN history_block_points a ON a.run_pk = c.run_pk AND a.key_id = c.key_id AND a.block = c.block,
+         unnest(a.seqs, a.steps, a.vals) AS u(seq, step, v)
     WHERE NOT c.split AND u.step::float8 >= c.lo AND u.step::float8 <= c.hi
 )
 SELECT tag, bucket, (min(ARRAY[x_seq::float8, x]))[2],
@@ -241,6 +251,9 @@ def sample_step(conn: Any, targets: Sequence[tuple[int, int, float, float]], sam
     params = {"tags": list(range(len(targets))), "runs": [t[0] for t in targets], "keys": [t[1] for t in targets],
               "lo": [float(t[2]) for t in targets], "hi": [float(t[3]) for t in targets], "n": float(samples)}
     result: dict[int, list[tuple[Any, ...]]] = {index: [] for index in range(len(targets))}
-    for tag, *bucket in conn.execute(_SAMPLE, params):
+    with conn.transaction():
+        conn.execute("SET LOCAL work_mem = '64MB'")  # a chart of 100 runs sorts ~400,000 small rows in memory
+        found = conn.execute(_SAMPLE, params).fetchall()
+    for tag, *bucket in found:
         result[tag].append(tuple(bucket))
     return result

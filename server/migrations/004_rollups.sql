@@ -1,17 +1,17 @@
 -- trackkit schema, version 4: rollups of each key's points along _step, kept at ingest, so that
--- sample_history(x="_step") reads a few rows per bucket instead of every point.
+-- sample_history(x="_step") reads a few rows per bucket instead of every point (server/_pg_rollups.py).
 --
 -- The numeric points of a (run, key) are numbered 0, 1, 2 ... in written order (history_keys.points
--- is the next number); point n belongs to block n / 32. A block holds, over its visible points
--- (not dropped, not superseded) that have a _step, in written order:
---   seqs, steps, vals   the points themselves (to split a block that straddles a bucket edge)
+-- is the next number); point n belongs to block n / 32. Over its visible points (not dropped, not
+-- superseded) that have a _step, in written order, a block keeps (history_blocks, narrow rows):
 --   step_lo, step_hi    the smallest and largest step: when both fall in one bucket, the whole block
 --                       does, and its aggregates stand for it
 --   x_seq, x            the first point (NaN included): a bucket's x
 --   first_*, last_*     the first and last non-NaN value, with their seq
 --   low, high           min and max of the non-NaN values; count (NaN included) and nan
+-- and its points (history_block_points, read only for a block across a bucket edge).
 -- seq_lo and seq_hi bound the seqs the block was given (hidden points included): when a checkpoint
--- is dropped or a rewind supersedes rows, the blocks over those seqs are rebuilt from history_points.
+-- is dropped or a rewind supersedes rows, the blocks over those seqs are rebuilt at ingest.
 ALTER TABLE history_keys ADD COLUMN points bigint NOT NULL DEFAULT 0;
 
 CREATE TABLE history_blocks (
