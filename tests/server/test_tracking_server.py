@@ -419,3 +419,9 @@ def test_a_public_address_without_tokens_is_refused(tmp_path: Path) -> None:
     refused = subprocess.run([sys.executable, "-m", "trackkit", "server", "--store", str(tmp_path / "s"), "--host", "0.0.0.0"],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "--insecure" in refused.stderr
+    log = tmp_path / "insecure.log"
+    server = ServerProcess(str(tmp_path / "s"), log=log, extra=("--host", "0.0.0.0", "--insecure")).start()
+    try:
+        assert "WARNING" in log.read_text() and "no API token" in log.read_text()
+    finally:
+        server.stop()
