@@ -12,6 +12,9 @@ import { formatValue } from "../table.js";
 export const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f", "#bab0ac"];
 const MAX_CHARTS = 24;
 const X_AXES = ["_step", "_runtime", "_timestamp"];
+/** Axis titles of the built-in x axes (a metric used as x is titled by its name). */
+const X_TITLES = { _step: "step (_step)", _runtime: "seconds since start (_runtime)", _timestamp: "wall time (_timestamp)" };
+const LEGEND_MAX = 12;
 const MAX_GROUPED_RUNS = 200;
 
 /** For tests and debugging: what each chart was given (window.__trackkit.charts[metric];
@@ -127,7 +130,7 @@ export class ChartPanel {
 
   fillAxes(metrics) {
     const options = [...X_AXES, ...metrics.filter((m) => !X_AXES.includes(m))];
-    replace(this.xSelect, options.map((o) => h("option", { value: o }, o)));
+    replace(this.xSelect, options.map((o) => h("option", { value: o }, X_TITLES[o] || o)));
     this.xSelect.value = this.xKey();
   }
 
@@ -206,7 +209,7 @@ export class ChartPanel {
     const smoothing = Number(this.params.smooth || 0);
     const log = this.params.log === "1" || this.params.log === true;
     const shaped = chartColumns(byRun.map((r) => ({ id: r.key, series: r.series[metric] })), { smoothing, log });
-    registry[metric] = { x: this.xKey(), smoothing, log, runs: shaped.runs, data: shaped.data, drawn: shaped.drawn, total: shaped.total };
+    registry[metric] = { x: this.xKey(), xTitle: X_TITLES[this.xKey()] || this.xKey(), smoothing, log, runs: shaped.runs, data: shaped.data, drawn: shaped.drawn, total: shaped.total };
     const few = shaped.runs.length > 0 && shaped.drawn / shaped.runs.length < 40; // a handful of points: draw dots
     const structure = JSON.stringify([shaped.runs, log, smoothing > 0, this.xKey(), few, this.theme()]);
     if (old && old.plot && old.structure === structure) {
@@ -255,7 +258,8 @@ export class ChartPanel {
       width: this.chartWidth() - 2, height: 220, legend: { show: false },
       scales: { x: { time: this.xKey() === "_timestamp", range: (u, min, max) => (min === max ? [min - 1, max + 1] : [min, max]) },
         y: { distr: log ? 3 : 1 } },
-      axes: [{ stroke: fg, grid: { stroke: gridColour, width: 1 }, ticks: { stroke: gridColour } },
+      axes: [{ stroke: fg, grid: { stroke: gridColour, width: 1 }, ticks: { stroke: gridColour }, label: X_TITLES[this.xKey()] || this.xKey(),
+        labelSize: 18, labelFont: "12px system-ui, sans-serif" },
         { stroke: fg, grid: { stroke: gridColour, width: 1 }, ticks: { stroke: gridColour }, size: 60 }],
       series, bands, cursor: { drag: { x: true, y: false } },
       hooks: {
@@ -269,6 +273,7 @@ export class ChartPanel {
       },
     };
     chart.plot = new window.uPlot(opts, shaped.data, plotBox);
+    this.legend(hover, shaped, names, colours);
     // double click: back to the whole range (the buckets of the full run)
     chart.plot.over.addEventListener("dblclick", () => {
       chart.zoomed = false;
@@ -340,7 +345,7 @@ export class ChartPanel {
 
   hover(u, box, shaped, names, colours, smoothing) {
     const idx = u.cursor.idx;
-    if (idx === null || idx === undefined) { box.replaceChildren(); return; }
+    if (idx === null || idx === undefined) { this.legend(box, shaped, names, colours); return; }
     const rows = [h("div", { class: "hover-x" }, `${this.xKey()} = ${formatValue(shaped.data[0][idx])}`)];
     shaped.runs.forEach((id, i) => {
       const base = 1 + i * 4;
@@ -354,6 +359,17 @@ export class ChartPanel {
       rows.push(h("div", { class: "hover-run" }, swatch, `${names.get(id)}: ${formatValue(value)}${range}`));
     });
     replace(box, rows);
+  }
+
+  /** Away from the cursor, the box is the chart's legend: each line's colour and run (or group). */
+  legend(box, shaped, names, colours) {
+    const items = shaped.runs.slice(0, LEGEND_MAX).map((id) => {
+      const swatch = h("span", { class: "swatch" });
+      swatch.style.background = colours.get(id);
+      return h("span", { class: "legend-run" }, swatch, names.get(id) || id);
+    });
+    if (shaped.runs.length > LEGEND_MAX) items.push(h("span", { class: "legend-run" }, `+${shaped.runs.length - LEGEND_MAX} more`));
+    replace(box, h("div", { class: "legend" }, items));
   }
 }
 

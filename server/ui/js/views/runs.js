@@ -60,8 +60,10 @@ export async function runsView(root, route, nav) {
     h("nav", { class: "crumbs" }, h("a", { href: formatHash([]) }, "projects"), " / ", h("span", {}, project), " · ",
       h("a", { id: "understand", href: formatHash(["projects", project, "understand"], { q: params.q }) }, "understand (importance, parallel coordinates)")),
     h("form", { class: "toolbar", onsubmit: (e) => { e.preventDefault(); update({ q: filterBox.value.trim(), cols: colsBox.value.trim(), group: groupBox.value.trim(), offset: "" }); } },
-      filterBox, colsBox, groupBox, h("button", { type: "submit" }, "apply"),
+      h("label", {}, "filter ", filterBox), h("label", {}, "columns ", colsBox), h("label", {}, "group by ", groupBox),
+      h("button", { type: "submit" }, "apply"),
       h("button", { type: "button", id: "export-csv", title: "every matching run with the shown columns", onclick: () => exportCsv() }, "export CSV")),
+    h("p", { class: "hint" }, "Click a column header to sort (the best run first), a value to filter by it; tick runs to chart and compare them."),
     message, tableBox, pager, compareLink, h("h2", {}, "Charts"), chartsBox);
 
   let page = null;
