@@ -108,6 +108,21 @@ def test_projects_list(shot: Any, demo: Any) -> None:
     shot.take("projects", clip={"x": 0, "y": 0, "width": 1280, "height": 240})
 
 
+def test_an_empty_store_says_how_to_get_runs(browser: Any, tmp_path: Path) -> None:
+    """Over a store with no runs, the start page says what to run and how to serve another folder."""
+    ui = UiServer(tmp_path)
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        pg = context.new_page()
+        pg.goto(ui.url)
+        pg.wait_for_selector("body[data-ready='1']")
+        text = pg.locator("#no-runs").inner_text()
+        assert "examples/quickstart.py" in text and "trackkit ui --store PATH" in text
+    finally:
+        context.close()
+        ui.stop()
+
+
 def test_runs_table_sorted_best_first_with_the_differing_keys(shot: Any, demo: Any) -> None:
     """Sorted by val/acc, the best config is the first row; the default columns are the keys that
     differ (lr, batch size), not those every run shares (epochs, seed); the toolbar's boxes are labelled."""

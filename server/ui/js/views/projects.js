@@ -1,14 +1,17 @@
 // The projects list: each project with its run count, running runs and last activity.
 
 import { api } from "../api.js";
-import { h, notice, replace } from "../dom.js";
+import { h, replace } from "../dom.js";
 import { formatTime } from "../table.js";
 import { formatHash } from "../url.js";
 
 export async function projectsView(root) {
   const { projects } = await api.projects();
   if (!projects.length) {
-    replace(root, h("h1", {}, "Projects"), notice("No runs yet. Log one with trackkit.init() and trackkit.log(), then reload."));
+    replace(root, h("h1", {}, "Projects"), h("p", { class: "notice", id: "no-runs" },
+      "No runs in the store this UI serves (its path is printed where trackkit ui started). Log some with ",
+      h("code", {}, "python examples/quickstart.py"), " or trackkit.init() and trackkit.log(), or serve the folder that holds your runs: ",
+      h("code", {}, "trackkit ui --store PATH"), ". Then reload."));
     return;
   }
   const rows = projects.map((p) => h("tr", {},
