@@ -225,15 +225,15 @@ class Compiler:
         self.order_columns: list[str] = []
         for index, (field, descending) in enumerate(parse_order(order)):
             self.order_columns.append(f"{self.field(field)} AS k{index}")
-            value = f"o.k{index}"
+            value, rank = f"o.k{index}", f"o.r{index}"
             direction = "DESC" if descending else "ASC"
             terms += [
-                f"tk_rank({value}) ASC",
-                f"(CASE WHEN tk_rank({value}) = 0 THEN tk_num({value}) END) {direction}",
-                f"(CASE WHEN tk_rank({value}) = 1 THEN {value} #>> '{{}}' END) COLLATE \"C\" {direction}",
-                f"(CASE WHEN tk_rank({value}) = 2 THEN jsonb_typeof({value}) <> 'boolean' END) {direction}",
+                f"{rank} ASC",
+                f"(CASE WHEN {rank} = 0 THEN o.n{index} END) {direction}",
+                f"(CASE WHEN {rank} = 1 THEN {value} #>> '{{}}' END) COLLATE \"C\" {direction}",
+                f"(CASE WHEN {rank} = 2 THEN jsonb_typeof({value}) <> 'boolean' END) {direction}",
                 f"(CASE WHEN jsonb_typeof({value}) = 'boolean' THEN ({value})::boolean END) {direction}",
-                f"(CASE WHEN tk_rank({value}) = 2 THEN {value}::text END) COLLATE \"C\" {direction}",
+                f"(CASE WHEN {rank} = 2 THEN {value}::text END) COLLATE \"C\" {direction}",
             ]
         terms += ["(r.created_at IS NULL OR r.created_at = 'NaN') ASC", "r.created_at ASC", "r.run_id COLLATE \"C\" ASC"]
         return ", ".join(terms)
@@ -242,4 +242,6 @@ class Compiler:
         """``CROSS JOIN LATERAL (...) o`` with the order keys' values (``OFFSET 0`` keeps PostgreSQL from
         folding it back into the ORDER BY, where each path would be read once per term)."""
         columns = ", ".join(self.order_columns) or "NULL AS k"
-        return f"CROSS JOIN LATERAL (SELECT {columns} OFFSET 0) AS o"
+        # each key's ordering class and number computed once per run, not once per ORDER BY term
+        derived = "".join(f", tk_rank(v.k{i}) AS r{i}, tk_num(v.k{i}) AS n{i}" for i in range(len(self.order_columns)))
+        return f"CROSS JOIN LATERAL (SELECT v.*{derived} FROM (SELECT {columns} OFFSET 0) AS v OFFSET 0) AS o"
