@@ -273,18 +273,26 @@ class LocalRunSink:
         return put_dir_file(os.path.join(self.run_dir, "files"), name, source)
 
     def _index_appended(self, rows: Sequence[dict[str, Any]], start: int, end: int) -> None:
-        """Keep the history index (``_history_index``) up to date; it never fails a write."""
-        writer = self.__dict__.get("_index_writer")
-        if writer is None:
-            from ._index_files import IndexWriter
+        """Keep the history index (``_history_index``) up to date. Never raises: the rows are already
+        on disk, and an error here would make the writer retry the batch, writing every row twice.
+        A failed update leaves the index stale; readers detect that by size and rebuild it."""
+        try:
+            writer = self.__dict__.get("_index_writer")
+            if writer is None:
+                from ._index_files import IndexWriter
 
-            writer = self.__dict__.setdefault("_index_writer", IndexWriter(self.run_dir))
-        writer.appended(rows, start, end)
+                writer = self.__dict__.setdefault("_index_writer", IndexWriter(self.run_dir))
+            writer.appended(rows, start, end)
+        except Exception:  # the index is an optimisation (next append catches it up, or a reader rebuilds it)
+            pass
 
     def _index_close(self) -> None:
         writer = self.__dict__.get("_index_writer")
         if writer is not None:
-            writer.flush()
+            try:
+                writer.flush()
+            except Exception:  # close must still release the run's lock
+                pass
 
 
 class LocalStore:

@@ -133,7 +133,8 @@ class RunSink(Protocol):
         """Replace the summary document."""
 
     def append_history(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Append rows; all or none of them become durable."""
+        """Append rows; all or none of them become durable, and it raises only when none did
+        (the writer retries a batch that raised, so raising after a write would duplicate rows)."""
 
     def heartbeat(self) -> None:
         """Say the writing process is alive."""
