@@ -154,11 +154,14 @@ def add_blocks(conn: Any, run_pk: int, base: dict[int, int], key_ids: Sequence[i
             found[2].append((seqs[index], steps[index], values[index]))  # type: ignore[arg-type]
     started = [(key_id, n // BLOCK) for key_id, n in base.items() if n % BLOCK and (key_id, n // BLOCK) in blocks]
     if started:  # blocks that earlier batches began: their points come first
+        wanted = set(started)
         for key_id, block, seq_lo, old_seqs, old_steps, old_vals in conn.execute(
             "SELECT b.key_id, b.block, b.seq_lo, p.seqs, p.steps, p.vals FROM history_blocks b JOIN history_block_points p "
             "ON p.run_pk = b.run_pk AND p.key_id = b.key_id AND p.block = b.block "
-            "JOIN unnest(%s::int[], %s::bigint[]) AS u(key_id, block) ON b.key_id = u.key_id AND b.block = u.block "
-            "WHERE b.run_pk = %s", ([k for k, _ in started], [b for _, b in started], run_pk)):
+            "WHERE b.run_pk = %s AND b.key_id = ANY(%s::int[]) AND b.block = ANY(%s::bigint[])",  # index conditions, all three
+            (run_pk, sorted({k for k, _ in started}), sorted({b for _, b in started}))):
+            if (key_id, block) not in wanted:
+                continue
             _, seq_hi, points = blocks[(key_id, block)]
             blocks[(key_id, block)] = (seq_lo, seq_hi, [*zip(old_seqs, old_steps, old_vals), *points])
     _write(conn, run_pk, blocks)
