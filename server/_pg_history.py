@@ -12,6 +12,9 @@ updated with each batch, so listing keys never scans.
 - rewinds: a marker ``{"_rewind": N, ...}`` is not stored as a row; it marks the rows written before
   it with a step after N ``superseded`` (kept; shown only with ``include_superseded``).
 Readers skip dropped rows (and superseded ones by default), so they see what ``resolve_history`` gives.
+
+Each batch also feeds the rollups of ``_pg_rollups`` (blocks of 32 points per key, what sampling
+along ``_step`` reads); a drop or a rewind rebuilds the blocks over the rows it hid.
 """
 
 from __future__ import annotations
