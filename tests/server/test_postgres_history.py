@@ -219,7 +219,7 @@ def test_sample_history_many_is_sample_history_per_run(pg_store: Any) -> None:
 
 
 def test_the_sample_route_answers_what_the_store_samples(pg_store: Any) -> None:
-    """POST /api/v1/sample over PostgreSQL (one pass for every run) gives each run's sample_history; a missing run is an error entry."""
+    """POST /api/v1/sample over PostgreSQL (one pass for all runs) gives each run's sample_history; a missing run is an error."""
     import warnings
 
     from trackkit.server.app import create_app
