@@ -51,6 +51,16 @@ print(json.dumps({"answers": answers, "log_s": logged, "total_s": time.perf_coun
 """
 
 
+def _damage(steps: list[int]) -> str:
+    """What is wrong with a run's steps: duplicated, missing, the first out of order."""
+    seen = Counter(steps)
+    twice = sorted(step for step, count in seen.items() if count > 1)
+    missing = sorted(set(range(STEPS)) - set(seen))
+    first = next((i for i, step in enumerate(steps) if step != i), None)
+    return (f"{len(steps)} rows; duplicated {len(twice)} (from {twice[:1]} to {twice[-1:]}), missing {len(missing)} "
+            f"{missing[:3]}; first out of place at row {first}: {steps[first - 2:first + 3] if first else ''}")
+
+
 @pytest.fixture
 def server(make_database, tmp_path: Path) -> Iterator[ServerProcess]:
     from trackkit.server.migrate import migrate
@@ -92,7 +102,8 @@ def test_8_clients_x_20000_steps_x_10_scalars_arrive_whole_with_no_5xx(server: S
             rows = conn.execute(
                 "SELECT h.seq, h.step, h.data::text FROM history_rows h JOIN runs r ON r.pk = h.run_pk "
                 "WHERE r.project = %s AND r.run_id = %s ORDER BY h.seq", (project, f"load-{index}")).fetchall()
-            assert [step for _, step, _ in rows] == list(range(STEPS)), f"load-{index}: {len(rows)} rows"
+            steps = [step for _, step, _ in rows]
+            assert steps == list(range(STEPS)), f"load-{index}: {_damage(steps)}"
             assert [seq for seq, _, _ in rows] == list(range(STEPS))
             for _, step, text in rows[:: max(1, STEPS // 100)]:
                 row = json.loads(text)
