@@ -678,12 +678,9 @@ class LocalStore:
         start: float | None = None,
         stop: float | None = None,
     ) -> dict[str, SampledSeries]:
-        from ._sampling import sample_rows
+        from ._sampling import sample_system_rows
 
-        rows = list(self.scan_system(project, run_id))
-        if keys is None:
-            keys = sorted({key for row in rows for key in row if key != "_timestamp"})
-        return sample_rows(rows, keys, "_timestamp", samples, start, stop)
+        return sample_system_rows(list(self.scan_system(project, run_id)), keys, samples, start, stop)
 
     def list_files(self, project: str, run_id: str) -> list[FileInfo]:
         from ._run_files import list_dir_files

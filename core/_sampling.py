@@ -19,7 +19,7 @@ from typing import Any
 from ._errors import UsageError
 from ._store import SampledSeries
 
-__all__ = ["Accumulator", "bucket_index", "check_sample_args", "empty_series", "numeric", "sample_rows"]
+__all__ = ["Accumulator", "bucket_index", "check_sample_args", "empty_series", "numeric", "sample_rows", "sample_system_rows"]
 
 _AXES = ("_step", "_timestamp", "_runtime")
 
@@ -171,3 +171,16 @@ def sample_rows(
                 accumulator.add(px, py)
         result[key] = accumulator.series(key, x)
     return result
+
+
+def sample_system_rows(
+    rows: list[dict[str, Any]],
+    keys: Sequence[str] | None,
+    samples: int,
+    start: float | None,
+    stop: float | None,
+) -> dict[str, SampledSeries]:
+    """System-metrics rows bucketed along ``_timestamp``; every key they hold when ``keys`` is None."""
+    if keys is None:
+        keys = sorted({key for row in rows for key in row if key != "_timestamp"})
+    return sample_rows(rows, keys, "_timestamp", samples, start, stop)
