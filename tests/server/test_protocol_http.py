@@ -51,5 +51,11 @@ def store(http_server: tuple[ServerProcess, str], monkeypatch: pytest.MonkeyPatc
 
 # What the HTTP store does not do yet (each a known gap of the first server slice, strict: fixing it flips the test):
 _ASYNC = "writes reach the server through the sender, within TRACKKIT_SYNC_INTERVAL, not at once"
-test_a_run_being_written_is_running_until_it_finishes = pytest.mark.xfail(reason=_ASYNC, strict=True)(  # noqa: F405
-    test_a_run_being_written_is_running_until_it_finishes)  # noqa: F405
+# A wrapper, not a mark on the shared function: marking it would mark it for every store's module.
+_shared_running_case = test_a_run_being_written_is_running_until_it_finishes  # noqa: F405
+
+
+@pytest.mark.xfail(reason=_ASYNC, strict=True)
+def test_a_run_being_written_is_running_until_it_finishes(store: Any) -> None:
+    """A live run shows as running, then as finished (the shared case)."""
+    _shared_running_case(store)
