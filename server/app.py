@@ -298,6 +298,12 @@ async def _trackkit_error(request: Request, exc: Exception) -> Response:
         return _error(409, "conflict", str(exc))
     if isinstance(exc, UsageError):
         return _error(400, "bad_request", str(exc))
+    status = getattr(exc, "status", None)  # the tracking server's answer, behind `trackkit ui --store http://...`
+    if isinstance(status, int) and not isinstance(status, bool):
+        if status in (401, 0) or status >= 500:  # its token, or the server itself: not this request's fault
+            return _error(502, "upstream_unauthorized" if status == 401 else "upstream_error", str(exc))
+        if status >= 400:
+            return _error(status, str(getattr(exc, "code", "") or "http_error"), str(exc))
     return _error(500, "internal", str(exc))
 
 
