@@ -165,3 +165,23 @@ def test_the_page_lists_the_runs_and_says_a_read_only_token_cannot_edit(browser:
         assert remote["server"].get(f"/projects/remote/runs/{run_id}", remote["reader"])["meta"]["tags"] == ["sweep"]
     finally:
         context.close()
+
+
+def test_the_servers_own_ui_asks_for_the_token_and_keeps_it_out_of_urls(browser: Any, remote: dict[str, Any]) -> None:
+    """``trackkit server`` serves the UI at ``/``: with auth on it asks for a token, then lists the runs;
+    the token is never in the page's URL nor in any URL the page requested."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.base = remote["server"].url + "/"
+    try:
+        open_view(page, "#/projects/remote")
+        page.wait_for_selector("#token-form")
+        page.fill("#token", remote["reader"])
+        page.press("#token", "Enter")
+        page.wait_for_selector("#runs-table")
+        assert "lr-0.1" in page.inner_text("#runs-table")
+        secret = remote["reader"]
+        assert secret not in page.url
+        assert all(secret not in name for name in page.evaluate("performance.getEntries().map(e => e.name)"))
+    finally:
+        context.close()
