@@ -63,7 +63,7 @@ def _build_chart(store: Any) -> None:
                 "INSERT INTO runs (project, run_id, meta, created_at, activity_at, next_seq) SELECT project, %s, "
                 "jsonb_set(meta, '{id}', to_jsonb(%s::text)), created_at + %s, activity_at, next_seq FROM runs "
                 "WHERE pk = %s RETURNING pk", (f"r{n:03d}", f"r{n:03d}", n, source)).fetchone()[0]
-            for table in ("history_keys", "history_points", "history_blocks", "history_block_points"):
+            for table in ("history_keys", "history_points", "history_blocks", "history_block_points", "history_tiles"):
                 columns = [name for (name,) in conn.execute(
                     "SELECT column_name FROM information_schema.columns WHERE table_name = %s AND column_name <> 'run_pk' "
                     "ORDER BY ordinal_position", (table,))]

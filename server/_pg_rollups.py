@@ -30,9 +30,10 @@ from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any
 
-__all__ = ["BLOCK", "add_blocks", "rebuild_blocks", "sample_step"]
+__all__ = ["BLOCK", "TILE", "add_blocks", "rebuild_blocks", "sample_step"]
 
 BLOCK = 32  # points per block; the migration's backfill uses the same number
+TILE = 256  # blocks per packed tile (history_tiles, migration 005, read by _pg_tiles); tk_pack_tiles uses the same
 
 
 def _array(values: Sequence[Any]) -> str:
@@ -133,6 +134,9 @@ def _write(conn: Any, run_pk: int, blocks: dict[tuple[int, int], tuple[int, int,
     conn.execute(
         f"INSERT INTO history_block_points (run_pk, {', '.join(point_names)}) SELECT %s, {', '.join(selected)} {source} "
         "ON CONFLICT (run_pk, key_id, block) DO UPDATE SET " + ", ".join(f"{n} = excluded.{n}" for n in _POINTS), params)
+    tiles = sorted({(key_id, block // TILE) for key_id, block in blocks})  # their tiles, packed again
+    conn.execute("SELECT tk_pack_tiles(%s, %s::int[], %s::bigint[])",
+                 (run_pk, [key_id for key_id, _ in tiles], [tile for _, tile in tiles]))
 
 
 def add_blocks(conn: Any, run_pk: int, base: dict[int, int], key_ids: Sequence[int], seqs: Sequence[int],

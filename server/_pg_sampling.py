@@ -1,8 +1,9 @@
 """``sample_history`` of the PostgreSQL store for one run or many: which keys each run has, its
 sampling range, then the buckets.
 
-Along ``_step`` (rows readers see by default) every key of every run is sampled by one statement
-over the rollups (``_pg_rollups``). The other axes (``_timestamp``, ``_runtime``, a metric) and
+Along ``_step`` (rows readers see by default) every key of every run is sampled from the rollups:
+long runs with wide buckets from the packed tiles (``_pg_tiles``, whole blocks at bucket edges), the
+others exactly by one statement over the blocks (``_pg_rollups``). The other axes (``_timestamp``, ``_runtime``, a metric) and
 ``include_superseded=True`` keep the exact per-point path of ``_pg_history``, one statement per key.
 """
 
@@ -15,6 +16,7 @@ from trackkit._store import SampledSeries
 
 from ._pg_history import AXES, first_x_seq, key_seen, sample_key, x_bounds
 from ._pg_rollups import sample_step
+from ._pg_tiles import sample_tiles
 
 __all__ = ["sample_runs"]
 
@@ -86,7 +88,10 @@ def sample_runs(conn: Any, run_pks: Sequence[int], keys: Sequence[str], x: str, 
                 buckets = sample_key(conn, run_pk, ids[key], x, ids.get(x), samples, low, high, include_superseded)
                 _fill(series, [bucket[1:] for bucket in buckets])
     if targets:
-        found_buckets = sample_step(conn, targets, samples)
+        found_buckets, narrow = sample_tiles(conn, targets, samples)  # wide buckets: whole blocks from the tiles
+        if narrow:  # the others exactly, from the blocks and their points
+            exact = sample_step(conn, [targets[index] for index in narrow], samples)
+            found_buckets.update({index: exact[n] for n, index in enumerate(narrow)})
         for index, series in enumerate(pending):
             _fill(series, [bucket[1:] for bucket in found_buckets[index]])
     return results

@@ -1,0 +1,152 @@
+"""Charts of long runs over PostgreSQL: with wide buckets, blocks at a bucket edge are taken whole
+(a point may land in the bucket next to its own, within one block of the edge), every point is still
+counted once, a spike is never hidden, rewinds and dropped checkpoints are honoured; zoomed ranges
+and small runs stay exactly what ``sample_rows`` gives."""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from typing import Any
+
+import psycopg
+
+from trackkit._sampling import bucket_index, sample_rows
+from trackkit._store import resolve_history
+from trackkit.server._pg_rollups import BLOCK
+from trackkit.server._pg_tiles import WIDE_POINTS
+
+STEPS, SPIKE_STEP, SPIKE = 24_000, 12_345, 1e6
+NAN = float("nan")
+
+
+def _rows(seed: int) -> list[dict[str, Any]]:
+    """A long noisy run with NaN, a few step jumps and one spike."""
+    rng = random.Random(seed)
+    rows: list[dict[str, Any]] = []
+    step = 0
+    while step < STEPS:
+        value = SPIKE if step == SPIKE_STEP else NAN if rng.random() < 0.02 else math.exp(-step / 8000) + rng.random() * 0.1
+        rows.append({"_step": step, "loss": value})
+        step += 1 if rng.random() < 0.99 else rng.randint(2, 50)
+    return rows
+
+
+def _write(store: Any, project: str, run_id: str, rows: list[dict[str, Any]], batch: int = 3000) -> None:
+    sink, _ = store.open_run(project, run_id, resume=None)
+    sink.write_meta({"id": run_id, "created_at": 1.0})
+    for first in range(0, len(rows), batch):
+        sink.append_history(copy.deepcopy(rows[first: first + batch]))
+    sink.close()
+
+
+def _points(resolved: list[dict[str, Any]], key: str, lo: float, hi: float) -> list[tuple[float, float]]:
+    return [(float(r["_step"]), float(r[key])) for r in resolved if key in r and lo <= r["_step"] <= hi]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return bool(a == b)
+
+
+def _check_wide(got: dict[str, Any], resolved: list[dict[str, Any]], samples: int) -> None:
+    """Every bucket holds the points of its own exact bucket that are more than a block away from its
+    edges, and nothing from further than the neighbouring buckets; counts add up; the spike is there."""
+    expected = sample_rows(resolved, ["loss"], "_step", samples)["loss"]
+    lo, hi = expected["start"], expected["stop"]
+    points = _points(resolved, "loss", lo, hi)
+    assert len(points) >= WIDE_POINTS  # the wide path: whole blocks at the edges
+    assert got["total"] == expected["total"] == len(points) == sum(got["count"])
+    assert sum(got["nan"]) == sum(expected["nan"])
+    home = [bucket_index(x, lo, hi, samples) for x, _ in points]
+    interior: dict[int, list[float]] = {}  # points whose whole block (any 32 neighbours) shares their bucket
+    near: dict[int, list[float]] = {}
+    for n, ((_, value), bucket) in enumerate(zip(points, home)):
+        around = home[max(0, n - BLOCK + 1): n + BLOCK]
+        if value == value:
+            for b in (bucket - 1, bucket, bucket + 1):
+                near.setdefault(b, []).append(value)
+            if min(around) == max(around) == bucket:
+                interior.setdefault(bucket, []).append(value)
+    exact_counts = dict(zip([bucket_index(x, lo, hi, samples) for x in expected["x"]], expected["count"]))
+    for x, low, high, count in zip(got["x"], got["min"], got["max"], got["count"]):
+        bucket = bucket_index(x, lo, hi, samples)
+        if bucket in interior:
+            assert low <= min(interior[bucket]) and high >= max(interior[bucket]), bucket
+        if low is not None:
+            assert min(near[bucket]) <= low and high <= max(near[bucket]), bucket
+        assert abs(count - exact_counts.get(bucket, 0)) <= 2 * (BLOCK - 1)
+    assert got["x"] == sorted(got["x"]) and len(set(got["x"])) == len(got["x"])
+    spike_bucket = bucket_index(float(SPIKE_STEP), lo, hi, samples)
+    assert any(high == SPIKE and abs(bucket_index(x, lo, hi, samples) - spike_bucket) <= 1
+               for x, high in zip(got["x"], got["max"]))
+
+
+def test_wide_buckets_take_edge_blocks_whole(pg_store: Any, project: str) -> None:
+    """A long run at 100 and 300 buckets: each bucket within one block of its exact content, the spike shown, counts exact."""
+    rows = _rows(1)
+    _write(pg_store, project, "long", rows)
+    resolved = resolve_history(copy.deepcopy(rows))
+    for samples in (100, 300):
+        got = pg_store.sample_history(project, "long", ["loss"], samples=samples)["loss"]
+        _check_wide(got, resolved, samples)
+    many = pg_store.sample_history_many([(project, "long")], ["loss"], samples=100)
+    assert _same(many[0], pg_store.sample_history(project, "long", ["loss"], samples=100))
+
+
+def test_zoomed_ranges_and_one_bucket_stay_exact(pg_store: Any, project: str) -> None:
+    """A zoomed range of a long run (few points per bucket) and a single bucket are exactly sample_rows."""
+    rows = _rows(2)
+    _write(pg_store, project, "long", rows)
+    resolved = resolve_history(copy.deepcopy(rows))
+    for samples, start, stop in [(100, 5000, 5999), (50, 12_000.5, 12_800), (1, None, None), (1000, None, None)]:
+        expected = sample_rows(resolved, ["loss"], "_step", samples, start, stop)
+        got = pg_store.sample_history(project, "long", ["loss"], samples=samples, start=start, stop=stop)
+        assert _same(dict(got["loss"]), dict(expected["loss"])), (samples, start, stop)
+
+
+def test_rewinds_and_dropped_checkpoints_are_honoured(pg_store: Any, project: str) -> None:
+    """A long run rewound (its later rows, with a huge value, superseded) and a checkpoint replaced:
+    the wide buckets show only what readers see."""
+    rows = _rows(3)
+    at = next(n for n, row in enumerate(rows) if row["_step"] >= 20_000)
+    rows[at - 10]["loss"] = 1e9  # superseded below: must not show
+    rows.append({"_rewind": 18_000, "_writer": "w2"})
+    rows += [{"_step": step, "loss": 0.5 + (step % 7) / 100} for step in range(18_001, STEPS + 500)]
+    rows.append({"_step": STEPS + 500, "loss": -1e9, "_partial": "c1"})  # replaced below: must not show
+    rows.append({"_step": STEPS + 500, "loss": 0.25, "_replaces": "c1"})
+    _write(pg_store, project, "rewound", rows, batch=2500)
+    resolved = resolve_history(copy.deepcopy(rows))
+    got = pg_store.sample_history(project, "rewound", ["loss"], samples=100)["loss"]
+    _check_wide(got, resolved, 100)
+    assert 1e9 not in got["max"] and -1e9 not in got["min"]
+
+
+def test_databases_from_version_4_get_their_tiles(make_database: Any) -> None:
+    """Migration 005 packs the tiles of runs stored before it: their charts are the same as if ingested after."""
+    from trackkit.server.migrate import migrate
+    from trackkit.server.postgres_store import PostgresStore
+
+    conninfo = make_database()
+    migrate(conninfo)
+    store = PostgresStore(conninfo)
+    try:
+        rows = _rows(4)
+        _write(store, "old", "long", rows)
+        before = store.sample_history("old", "long", ["loss"], samples=200)
+        with psycopg.connect(conninfo, autocommit=True) as conn:  # back to version 4, the data kept
+            conn.execute("DROP TABLE history_tiles")
+            conn.execute("DROP FUNCTION tk_pack_tiles")
+            conn.execute("DELETE FROM trackkit_schema WHERE version = 5")
+        migrate(conninfo)
+        after = store.sample_history("old", "long", ["loss"], samples=200)
+        assert _same(before, after)
+        _check_wide(after["loss"], resolve_history(copy.deepcopy(rows)), 200)
+    finally:
+        store.close()
