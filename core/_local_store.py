@@ -566,13 +566,16 @@ class LocalStore:
             raise RunNotFoundError(f"no run {project}/{run_id} in {self.location}.")
         return run_dir
 
-    def _documents(self, project: str | None) -> list[RunDocument]:
+    def _cache(self) -> Any:
         cache = self.__dict__.get("_document_cache")
         if cache is None:
             from ._local_query import DocumentCache
 
             cache = self.__dict__.setdefault("_document_cache", DocumentCache(self))
-        documents: list[RunDocument] = cache.documents(project)
+        return cache
+
+    def _documents(self, project: str | None) -> list[RunDocument]:
+        documents: list[RunDocument] = self._cache().documents(project)
         return documents
 
     def project_infos(self) -> list[ProjectInfo]:
@@ -590,9 +593,8 @@ class LocalStore:
         fields: Sequence[str] | None = None,
     ) -> RunPage:
         from ._local_query import copy_document
-        from ._query import query_documents
 
-        page = query_documents(self._documents(project), filters, order, limit, offset, fields)
+        page: RunPage = self._cache().query(project, filters, order, limit, offset, fields)
         page["runs"] = [copy_document(document) for document in page["runs"]]
         return page
 

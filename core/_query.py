@@ -7,16 +7,20 @@ here once, so the local store, the memory store and the server cannot drift apar
 
 from __future__ import annotations
 
+import bisect
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ._errors import UsageError
-from ._filters import check_filters, compile_filter, sort_documents
+from ._filters import check_filters, compile_filter, parse_order, sort_documents, sort_key_function
 from ._store import KeyInfo, ProjectInfo, RunDocument, RunPage
 
 __all__ = [
     "HISTORY_META_KEYS",
+    "QueryMemo",
     "history_key_infos",
     "order_documents",
     "project_infos_of",
@@ -122,6 +126,14 @@ def project_document(document: RunDocument, fields: Sequence[str] | None) -> Run
     return projected
 
 
+def _check_page(filters: Mapping[str, Any] | None, limit: int | None, offset: int) -> None:
+    check_filters(filters)
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise UsageError(f"limit must be a non-negative int or None; got {limit!r}.")
+    if not isinstance(offset, int) or offset < 0:
+        raise UsageError(f"offset must be a non-negative int; got {offset!r}.")
+
+
 def query_documents(
     documents: Iterable[RunDocument],
     filters: Mapping[str, Any] | None = None,
@@ -131,11 +143,7 @@ def query_documents(
     fields: Sequence[str] | None = None,
 ) -> RunPage:
     """``query_runs`` over documents a store has at hand: filter, order, page, project."""
-    check_filters(filters)
-    if limit is not None and (not isinstance(limit, int) or limit < 0):
-        raise UsageError(f"limit must be a non-negative int or None; got {limit!r}.")
-    if not isinstance(offset, int) or offset < 0:
-        raise UsageError(f"offset must be a non-negative int; got {offset!r}.")
+    _check_page(filters, limit, offset)
     if filters:
         test = compile_filter(filters)  # the filter read once, not once per run
         matched = [d for d in documents if test(d)]
@@ -144,6 +152,78 @@ def query_documents(
     ordered = order_documents(matched, order)
     page = ordered[offset:] if limit is None else ordered[offset: offset + limit]
     return {"runs": [project_document(d, fields) for d in page], "total": len(matched)}
+
+
+class QueryMemo:
+    """``query_documents`` for a store whose documents mostly stay the same between queries.
+
+    The store hands over its *settled* documents (the same objects for as long as their files do
+    not change: finished runs, read from its cache) and its *live* ones (running runs, re-judged at
+    every query). The filtered, sorted list of the settled documents is kept per (filter, order)
+    and used again only while the settled list holds exactly the same objects in the same order
+    (checked by identity at every query, so a changed, added or removed run is never served from
+    the memo); the live documents are filtered and put in place by bisection on the same sort key.
+    The answer is the one ``query_documents`` gives for ``settled + live``.
+    """
+
+    def __init__(self, size: int = 16) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._settled: list[RunDocument] = []
+        self._generation = 0  # bumped whenever the settled documents change
+        self._results: OrderedDict[str, tuple[list[RunDocument], list[Any]]] = OrderedDict()
+
+    def query(
+        self,
+        settled: list[RunDocument],
+        live: Sequence[RunDocument],
+        filters: Mapping[str, Any] | None = None,
+        order: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        fields: Sequence[str] | None = None,
+    ) -> RunPage:
+        _check_page(filters, limit, offset)
+        memo_key = _memo_key(filters, order)
+        with self._lock:
+            same = len(settled) == len(self._settled) and all(a is b for a, b in zip(settled, self._settled))
+            if not same:
+                self._settled = list(settled)
+                self._generation += 1
+                self._results.clear()
+            generation = self._generation
+            hit = self._results.get(memo_key)
+            if hit is not None:
+                self._results.move_to_end(memo_key)
+        test = compile_filter(filters)
+        key = sort_key_function(order)
+        if hit is None:
+            matched = [d for d in settled if test(d)] if filters else list(settled)
+            keys = [key(d) for d in matched]
+            positions = sorted(range(len(matched)), key=keys.__getitem__)
+            hit = ([matched[i] for i in positions], [keys[i] for i in positions])
+            with self._lock:
+                if generation == self._generation:  # not reset by a concurrent query meanwhile
+                    self._results[memo_key] = hit
+                    while len(self._results) > self._size:
+                        self._results.popitem(last=False)
+        ordered, ordered_keys = hit
+        extra = [d for d in live if test(d)]
+        if extra:
+            ordered, ordered_keys = list(ordered), list(ordered_keys)
+            for document in extra:
+                document_key = key(document)
+                at = bisect.bisect_right(ordered_keys, document_key)
+                ordered.insert(at, document)
+                ordered_keys.insert(at, document_key)
+        page = ordered[offset:] if limit is None else ordered[offset: offset + limit]
+        return {"runs": [project_document(d, fields) for d in page], "total": len(ordered)}
+
+
+def _memo_key(filters: Mapping[str, Any] | None, order: str | Sequence[str] | None) -> str:
+    """A text naming a (filter, order) pair: ``repr`` tells 1 from 1.0, True and "1" apart (a filter
+    spelt differently is only a miss)."""
+    return repr((filters or {}, parse_order(order)))
 
 
 def project_infos_of(documents: Iterable[RunDocument]) -> list[ProjectInfo]:
