@@ -15,7 +15,7 @@ from ._config import expand_dotted
 from ._config_files import command_line_config_paths, defaults_paths
 from ._context import resolve_context_settings, start_run_context
 from ._errors import NoActiveRunError, UsageError
-from ._exit_hooks import recorded_exit
+from ._exit_hooks import forget_after_fork, recorded_exit
 from ._local_store import check_name, hostname
 from ._memory_store import NullSink
 from ._names import generate_id, generate_name
@@ -382,6 +382,7 @@ def _after_fork_in_child() -> None:
         run._mark_forked()
     _active.clear()
     _forked_from, _current = _current, None
+    forget_after_fork()  # a sys.exit the parent noted is not how this child ends
     # A child has no run to finish: give it back the default SIGTERM, then let through a SIGTERM
     # that arrived during the fork. A Python-level handler inherited by a multiprocessing worker
     # can lose a SIGTERM sent while the worker starts, and Pool.terminate() then waits forever.
