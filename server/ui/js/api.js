@@ -42,14 +42,37 @@ export async function download(url, name) {
   setTimeout(() => URL.revokeObjectURL(link.href), 10000);
 }
 
-async function request(method, path, body) {
+/** A GET started before its view asked for it (main.js fetches the runs table's page while the view's code
+ * is still loading): {path, at, pending}; the view's first identical GET takes its answer, once, within PREFETCH_MS. */
+let prefetched = null;
+const PREFETCH_MS = 10000;
+
+async function fetchText(method, path, body) {
   const init = { method, headers: { accept: "application/json", ...authHeaders() } };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers["content-type"] = "application/json";
   }
   const response = await fetch(BASE + path, init);
-  const text = await response.text();
+  return { status: response.status, ok: response.ok, statusText: response.statusText, text: await response.text() };
+}
+
+function prefetch(path) {
+  const pending = fetchText("GET", path);
+  pending.catch(() => {}); // the view that asks reports the error
+  prefetched = { path, at: Date.now(), pending };
+}
+
+function take(method, path) {
+  if (method !== "GET" || !prefetched || prefetched.path !== path || Date.now() - prefetched.at > PREFETCH_MS) return null;
+  const { pending } = prefetched;
+  prefetched = null;
+  return pending;
+}
+
+async function request(method, path, body) {
+  const response = await (take(method, path) || fetchText(method, path, body));
+  const text = response.text;
   let data = null;
   try {
     data = text ? decode(text) : null;
@@ -74,10 +97,14 @@ function query(params) {
   return text ? "?" + text : "";
 }
 
+const runsPath = (project, { q, order, limit, offset, fields } = {}) =>
+  `/projects/${enc(project)}/runs` + query({ q, order, limit, offset, fields });
+
 export const api = {
   projects: () => request("GET", "/projects"),
-  runs: (project, { q, order, limit, offset, fields } = {}) =>
-    request("GET", `/projects/${enc(project)}/runs` + query({ q, order, limit, offset, fields })),
+  runs: (project, params = {}) => request("GET", runsPath(project, params)),
+  /** Start fetching a page of runs that a view is about to ask for (errors are the view's to report). */
+  prefetchRuns: (project, params = {}) => prefetch(runsPath(project, params)),
   run: (project, run) => request("GET", runPath(project, run)),
   editRun: (project, run, changes) => request("PATCH", runPath(project, run), changes),
   keys: (project, run) => request("GET", runPath(project, run) + "/keys"),

@@ -1,13 +1,18 @@
 // The app shell: the router (the URL hash names the view and holds its state) and the theme switch.
 
-import { token } from "./api.js";
+import { api, token } from "./api.js";
 import { h, notice, replace } from "./dom.js";
-import { formatHash, parseHash } from "./url.js";
-import { compareView } from "./views/compare.js";
-import { projectsView } from "./views/projects.js";
-import { runView } from "./views/run.js";
-import { runsView } from "./views/runs.js";
-import { understandView } from "./views/understand.js";
+import { formatHash, parseHash, tableQuery } from "./url.js";
+
+// Views load on demand (index.html preloads their modules in parallel): the app starts its first request
+// (for the runs table: the page of runs) while the view's code is still arriving.
+const views = {
+  projects: () => import("./views/projects.js").then((m) => m.projectsView),
+  runs: () => import("./views/runs.js").then((m) => m.runsView),
+  run: () => import("./views/run.js").then((m) => m.runView),
+  compare: () => import("./views/compare.js").then((m) => m.compareView),
+  understand: () => import("./views/understand.js").then((m) => m.understandView),
+};
 
 const root = document.getElementById("main");
 
@@ -18,19 +23,34 @@ const nav = {
 };
 
 function pick(path) {
-  if (path.length === 0) return projectsView;
-  if (path[0] === "projects" && path.length === 2) return runsView;
-  if (path[0] === "projects" && path.length === 4 && path[2] === "runs") return runView;
-  if (path[0] === "projects" && path.length === 3 && path[2] === "compare") return compareView;
-  if (path[0] === "projects" && path.length === 3 && path[2] === "understand") return understandView;
+  if (path.length === 0) return "projects";
+  if (path[0] === "projects" && path.length === 2) return "runs";
+  if (path[0] === "projects" && path.length === 4 && path[2] === "runs") return "run";
+  if (path[0] === "projects" && path.length === 3 && path[2] === "compare") return "compare";
+  if (path[0] === "projects" && path.length === 3 && path[2] === "understand") return "understand";
   return null;
 }
 
+// index.html's deferred scripts after this module (uPlot) have run once the DOM content is loaded.
+const scriptsLoaded = new Promise((resolve) => {
+  if (document.readyState === "complete") resolve();
+  else document.addEventListener("DOMContentLoaded", resolve, { once: true });
+});
+
 async function render() {
   const route = parseHash(location.hash);
-  const view = pick(route.path);
-  document.body.dataset.view = view ? view.name : "none";
+  const name = pick(route.path);
+  if (name === "runs") api.prefetchRuns(route.path[1], tableQuery(route.params));
   document.body.dataset.ready = "";
+  let view = null;
+  try {
+    [view] = await Promise.all([name && views[name](), scriptsLoaded]);
+  } catch (error) {
+    replace(root, notice(`The ${name} view failed to load: ${error.message}`, "error"));
+    document.body.dataset.ready = "1";
+    return;
+  }
+  document.body.dataset.view = view ? view.name : "none";
   if (!view) {
     replace(root, notice("Nothing here. "), h("a", { href: "#/" }, "Back to the projects."));
   } else {

@@ -30,12 +30,44 @@ export function differingKeys(runs, section) {
   return out.sort();
 }
 
-/** The default columns: differing config keys, then differing summary keys (at most `max` each). */
-export function defaultColumns(runs, max = 8) {
-  return [
-    ...differingKeys(runs, "config").slice(0, max).map((k) => "config." + k),
-    ...differingKeys(runs, "summary").slice(0, max).map((k) => "summary." + k),
-  ];
+/** At most this many config and summary columns by default (the rest are a click away in the picker). */
+export const MAX_COLUMNS = 10;
+/** Of those, summary columns get up to this many while config keys are plenty (more when they are not). */
+const SUMMARY_SHARE = 4;
+
+/** Keys of `section` whose values differ between runs: the ones most runs have first, then by name. */
+export function rankedKeys(runs, section) {
+  const flats = runs.map((r) => flatRun(r, section));
+  const count = new Map();
+  for (const f of flats) for (const k of Object.keys(f)) if (!k.startsWith("_")) count.set(k, (count.get(k) || 0) + 1);
+  const differing = [...count.keys()].filter((key) =>
+    runs.length === 1 || new Set(flats.map((f) => (key in f ? JSON.stringify(f[key]) : MISSING))).size > 1);
+  return differing.sort((a, b) => count.get(b) - count.get(a) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * The default columns: the config and summary keys that differ between the runs, at most `max` of them
+ * (up to SUMMARY_SHARE summary keys unless config leaves room; the keys most runs have are kept), config
+ * keys then summary keys, each by name.
+ */
+export function defaultColumns(runs, max = MAX_COLUMNS) {
+  const config = rankedKeys(runs, "config");
+  const summary = rankedKeys(runs, "summary");
+  const summaryCount = Math.min(summary.length, Math.max(SUMMARY_SHARE, max - config.length));
+  const configCount = Math.min(config.length, max - summaryCount);
+  return [...config.slice(0, configCount).sort().map((k) => "config." + k),
+    ...summary.slice(0, summaryCount).sort().map((k) => "summary." + k)];
+}
+
+/** Every config and summary key of the runs as a column name ("config.lr"), config first, by name. */
+export function allColumns(runs) {
+  const out = [];
+  for (const section of ["config", "summary"]) {
+    const keys = new Set();
+    for (const run of runs) for (const k of Object.keys(flatRun(run, section))) if (!k.startsWith("_")) keys.add(k);
+    out.push(...[...keys].sort().map((k) => section + "." + k));
+  }
+  return out;
 }
 
 /** The value of a dotted column ("config.optim.lr", "summary.loss") in a run document. */
@@ -43,9 +75,22 @@ export function cellValue(run, column) {
   const dot = column.indexOf(".");
   if (dot < 0) return run[column];
   const section = column.slice(0, dot);
-  const flat = flatten(run[section] || {});
+  const flat = flatRun(run, section);
   const key = column.slice(dot + 1);
   return key in flat ? flat[key] : undefined;
+}
+
+/** flatten(run[section]), kept per run document (a table asks for many cells of one run). */
+const flats = new WeakMap();
+function flatRun(run, section) {
+  const tree = run[section];
+  if (tree === null || typeof tree !== "object") return {};
+  let flat = flats.get(tree);
+  if (!flat) {
+    flat = flatten(tree);
+    flats.set(tree, flat);
+  }
+  return flat;
 }
 
 /** A value as short text: 6 significant digits for floats, JSON for lists and objects, "-" for missing. */

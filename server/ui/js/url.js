@@ -34,3 +34,11 @@ export function listParam(value) {
 export function toggleOrder(current, field) {
   return current === field ? "-" + field : field;
 }
+
+/** Rows per page of the runs table unless the URL says `limit`. */
+export const TABLE_LIMIT = 50;
+
+/** The runs table's page request for a view's URL params: {q, order, limit, offset}. */
+export function tableQuery(params) {
+  return { q: params.q, order: params.order, limit: Number(params.limit) || TABLE_LIMIT, offset: Number(params.offset) || 0 };
+}

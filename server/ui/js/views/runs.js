@@ -5,8 +5,8 @@ import { api } from "../api.js";
 import { h, notice, replace } from "../dom.js";
 import { fileName, saveBlob, toCsv } from "../export.js";
 import { groupRuns } from "../group.js";
-import { cellValue, clauseFor, defaultColumns, formatDuration, formatTime, formatValue } from "../table.js";
-import { formatHash, listParam, toggleOrder } from "../url.js";
+import { allColumns, cellValue, clauseFor, defaultColumns, formatDuration, formatTime, formatValue } from "../table.js";
+import { formatHash, listParam, tableQuery, toggleOrder } from "../url.js";
 import { ChartPanel } from "./charts.js";
 
 const FIXED = [
@@ -16,7 +16,6 @@ const FIXED = [
   { field: "created_at", label: "created", cell: (r) => formatTime(r.created_at) },
   { field: "runtime", label: "duration", cell: (r) => formatDuration(r.runtime) },
 ];
-const DEFAULT_LIMIT = 50;
 const DEFAULT_SELECTED = 5;
 /** While a run on the page is running, the table and charts refresh this often (ms). */
 const LIVE_MS = 2000;
@@ -46,6 +45,7 @@ export async function runsView(root, route, nav) {
   const tableBox = h("div", { class: "table-box" });
   const pager = h("div", { class: "pager" });
   const chartsBox = h("section", { class: "charts", id: "charts" });
+  const picker = h("details", { class: "column-picker", id: "column-picker" });
   const compareLink = h("div", { class: "compare-link" });
   const update = (changes, { reloadTable = true, push = true } = {}) => {
     params = { ...params, ...changes };
@@ -64,17 +64,28 @@ export async function runsView(root, route, nav) {
       h("button", { type: "submit" }, "apply"),
       h("button", { type: "button", id: "export-csv", title: "every matching run with the shown columns", onclick: () => exportCsv() }, "export CSV")),
     h("p", { class: "hint" }, "Click a column header to sort (the best run first), a value to filter by it; tick runs to chart and compare them."),
-    message, tableBox, pager, compareLink, h("h2", {}, "Charts"), chartsBox);
+    picker, message, tableBox, pager, compareLink, h("h2", {}, "Charts"), chartsBox);
 
   let page = null;
   let shownOrder = [];
   let timer = null;
+  // The default columns stay put while sorting and paging (a column must not vanish when clicked); a new
+  // filter picks them again.
+  let defaults = null;
+  let defaultsFor = null;
+  const chosenColumns = () => {
+    if (listParam(params.cols).length) return listParam(params.cols);
+    if (defaults === null || defaultsFor !== (params.q || "")) {
+      defaults = defaultColumns(page.runs);
+      defaultsFor = params.q || "";
+    }
+    return defaults;
+  };
   async function loadTable(live = false) {
-    const limit = Number(params.limit) || DEFAULT_LIMIT;
-    const offset = Number(params.offset) || 0;
+    const { limit, offset } = tableQuery(params);
     clearTimeout(timer);
     try {
-      page = await api.runs(project, { q: params.q, order: params.order, limit, offset });
+      page = await api.runs(project, tableQuery(params));
     } catch (error) {
       replace(message, notice(error.message, "error"));
       replace(tableBox);
@@ -86,8 +97,9 @@ export async function runsView(root, route, nav) {
       page.runs.sort((a, b) => (at.has(a.id) ? at.get(a.id) : 1e9) - (at.has(b.id) ? at.get(b.id) : 1e9));
     }
     shownOrder = page.runs.map((r) => r.id);
-    const columns = listParam(params.cols).length ? listParam(params.cols) : defaultColumns(page.runs);
+    const columns = chosenColumns();
     if (!params.cols) colsBox.placeholder = columns.join(",") || colsBox.placeholder;
+    renderPicker(columns);
     if (listParam(params.group).length) {
       await loadGroups(columns);
       return;
@@ -113,7 +125,7 @@ export async function runsView(root, route, nav) {
 
   /** The table as CSV: every run the filter matches (not only this page), in order, with the shown columns. */
   async function exportCsv() {
-    const columns = listParam(params.cols).length ? listParam(params.cols) : defaultColumns((page && page.runs) || []);
+    const columns = page ? chosenColumns() : listParam(params.cols);
     try {
       const all = await api.runs(project, { q: params.q, order: params.order, limit: MAX_GROUPED,
         fields: columns.filter((c) => c.startsWith("config.") || c.startsWith("summary.")).join(",") || "summary._none" });
@@ -156,9 +168,9 @@ export async function runsView(root, route, nav) {
     await charts.setRuns([], groups.map((g) => ({ label: g.label, members: g.ids.map((id) => ({ project, id })) })));
   }
 
-  function sortHeader(field, label) {
+  function sortHeader(field, label, cls) {
     const arrow = params.order === field ? " ▲" : params.order === "-" + field ? " ▼" : "";
-    return h("th", {}, h("button", { class: "sort", type: "button", "data-field": field,
+    return h("th", { class: cls }, h("button", { class: "sort", type: "button", "data-field": field,
       onclick: () => update({ order: toggleOrder(params.order, field), offset: "" }) }, label + arrow));
   }
 
@@ -172,12 +184,15 @@ export async function runsView(root, route, nav) {
       if (on) next.add(id); else next.delete(id);
       update({ sel: [...next].join(",") || "-" }, { reloadTable: true });
     };
-    const head = h("tr", {}, h("th", {}, ""), FIXED.map((c) => sortHeader(c.field, c.label)), columns.map((c) => sortHeader(c, c)));
+    // the first three columns (tick, state, name) stay in view while the table scrolls sideways (app.css)
+    const head = h("tr", {}, h("th", { class: "pick" }, ""), FIXED.map((c) => sortHeader(c.field, c.label, "fixed-" + c.field)),
+      columns.map((c) => sortHeader(c, c)));
     const body = runs.map((run) => h("tr", { "data-run": run.id, class: selected.has(run.id) ? "selected" : "" },
-      h("td", {}, h("input", { type: "checkbox", checked: selected.has(run.id), "aria-label": "select " + run.name,
+      h("td", { class: "pick" }, h("input", { type: "checkbox", checked: selected.has(run.id), "aria-label": "select " + run.name,
         onchange: (e) => toggle(run.id, e.target.checked) })),
-      h("td", {}, h("span", { class: "state " + run.state }, run.state)),
-      h("td", { class: "name" }, h("a", { href: formatHash(["projects", project, "runs", run.id]) }, run.name || run.id)),
+      h("td", { class: "fixed-state" }, h("span", { class: "state " + run.state }, run.state)),
+      h("td", { class: "name fixed-name", title: run.name || run.id },
+        h("a", { href: formatHash(["projects", project, "runs", run.id]) }, run.name || run.id)),
       FIXED.slice(2).map((c) => h("td", {}, c.cell(run))),
       columns.map((c) => {
         const value = cellValue(run, c);
@@ -186,6 +201,33 @@ export async function runsView(root, route, nav) {
         formatValue(value));
       })));
     replace(tableBox, h("table", { class: "grid", id: "runs-table" }, h("thead", {}, head), h("tbody", {}, body)));
+  }
+
+  /** The column picker: every config and summary key of the page's runs, the shown ones ticked. */
+  function renderPicker(columns) {
+    const shown = new Set(columns);
+    const keys = [...new Set([...columns, ...allColumns(page.runs)])];
+    const setColumns = (next) => {
+      colsBox.value = next.join(",");
+      update({ cols: next.join(",") || "" });
+    };
+    const previous = picker.querySelector(".column-search");
+    const narrow = () => {
+      const text = search.value.trim().toLowerCase();
+      for (const item of list.children) item.hidden = Boolean(text) && !item.dataset.column.toLowerCase().includes(text);
+    };
+    const search = h("input", { type: "search", class: "column-search", placeholder: "find a key", "aria-label": "find a column",
+      value: previous ? previous.value : "", oninput: narrow });
+    const list = h("div", { class: "column-list" }, keys.map((key) => h("label", { "data-column": key },
+      h("input", { type: "checkbox", checked: shown.has(key), onchange: (e) =>
+        setColumns(e.target.checked ? [...columns, key] : columns.filter((c) => c !== key)) }), " ", key)));
+    narrow();
+    const wasOpen = picker.open;
+    replace(picker, h("summary", {}, `columns: ${columns.length} shown of ${keys.length}`),
+      h("div", { class: "column-tools" }, search,
+        h("button", { type: "button", title: "the keys that differ between runs", onclick: () => setColumns([]) }, "defaults")),
+      list);
+    picker.open = wasOpen;
   }
 
   function renderPager(total, limit, offset) {
