@@ -21,16 +21,19 @@ from ._pg_tiles import sample_tiles
 __all__ = ["sample_runs"]
 
 
-def _fill(series: SampledSeries, buckets: list[tuple[Any, ...]]) -> None:
-    for bx, first, last, lo, hi, count, nan in buckets:
-        series["x"].append(bx)
-        series["first"].append(first)
-        series["last"].append(last)
-        series["min"].append(lo)
-        series["max"].append(hi)
-        series["count"].append(int(count))
-        series["nan"].append(int(nan))
-        series["total"] += int(count)
+def _fill(series: SampledSeries, columns: Sequence[list[Any]]) -> None:
+    """Buckets given as columns ``(x, first, last, min, max, count, nan)``."""
+    for name, column in zip(("x", "first", "last", "min", "max", "count", "nan"), columns):
+        series[name].extend(column)  # type: ignore[literal-required]
+    series["total"] += sum(columns[5])
+
+
+def _columns(buckets: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Buckets ``(index, x, first, last, min, max, count, nan)`` as columns, without the index."""
+    columns = [list(column) for column in zip(*buckets)][1:] if buckets else [[] for _ in range(7)]
+    columns[5] = [int(count) for count in columns[5]]
+    columns[6] = [int(nan) for nan in columns[6]]
+    return columns
 
 
 def sample_runs(conn: Any, run_pks: Sequence[int], keys: Sequence[str], x: str, samples: int, start: float | None,
@@ -56,6 +59,7 @@ def sample_runs(conn: Any, run_pks: Sequence[int], keys: Sequence[str], x: str, 
         ids = {key: info[0] for key, info in keys_of.items() if info[1] > 0}
         low, high = start, stop
         if low is None or high is None:  # the run's first and last x
+            bounds: tuple[Any, Any] | None
             if include_superseded:  # counted from the rows (rare)
                 bounds = x_bounds(conn, run_pk, x, ids.get(x), include_superseded=True)
             else:  # kept at ingest
@@ -86,12 +90,14 @@ def sample_runs(conn: Any, run_pks: Sequence[int], keys: Sequence[str], x: str, 
                     pending.append(series)
             else:
                 buckets = sample_key(conn, run_pk, ids[key], x, ids.get(x), samples, low, high, include_superseded)
-                _fill(series, [bucket[1:] for bucket in buckets])
+                _fill(series, _columns(buckets))
     if targets:
-        found_buckets, narrow = sample_tiles(conn, targets, samples)  # wide buckets: whole blocks from the tiles
+        found: dict[int, Sequence[list[Any]]] = {}
+        wide, narrow = sample_tiles(conn, targets, samples)  # wide buckets: whole blocks from the tiles
+        found.update(wide)
         if narrow:  # the others exactly, from the blocks and their points
             exact = sample_step(conn, [targets[index] for index in narrow], samples)
-            found_buckets.update({index: exact[n] for n, index in enumerate(narrow)})
+            found.update({index: _columns(exact[n]) for n, index in enumerate(narrow)})
         for index, series in enumerate(pending):
-            _fill(series, [bucket[1:] for bucket in found_buckets[index]])
+            _fill(series, found[index])
     return results

@@ -49,95 +49,102 @@ JOIN history_block_points a ON a.run_pk = u.run_pk AND a.key_id = u.key_id AND a
 """
 
 
-def _bucket(np: Any, x: Any, lo: float, hi: float, samples: int) -> Any:
-    """``trackkit._sampling.bucket_index`` over an array of float64 (the same operations, so the same buckets)."""
-    if hi <= lo:
-        return np.zeros(len(x), dtype=np.int64)
-    return np.minimum(np.floor((x - lo) * float(samples) / (hi - lo)), samples - 1).astype(np.int64)
+def _bucket(np: Any, x: Any, lo: Any, hi: Any, samples: int) -> Any:
+    """``trackkit._sampling.bucket_index`` over arrays of float64 (the same operations, so the same buckets)."""
+    width = np.where(hi > lo, hi - lo, 1.0)
+    index = np.minimum(np.floor((x - lo) * float(samples) / width), samples - 1).astype(np.int64)
+    return np.where(hi > lo, index, 0)
 
 
-def _buckets(np: Any, parts: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Buckets ``(index, x, first, last, min, max, count, nan)`` from parts (whole blocks and single
-    points) with their bucket and written order."""
-    if len(parts["bucket"]) == 0:
-        return []
-    order = np.lexsort((parts["order"], parts["bucket"]))
-    bucket = parts["bucket"][order]
-    starts = np.concatenate(([0], np.flatnonzero(np.diff(bucket)) + 1))
-    x = parts["x"][order][starts]
-    count = np.add.reduceat(parts["count"][order], starts)
-    nan = np.add.reduceat(parts["nan"][order], starts)
-    low = np.fmin.reduceat(parts["low"][order], starts)  # fmin/fmax skip NaN: a bucket of NaN only stays NaN
-    high = np.fmax.reduceat(parts["high"][order], starts)
-    firsts, lasts = parts["first"][order], parts["last"][order]
-    position = np.arange(len(bucket))
-    first_at = np.minimum.reduceat(np.where(np.isnan(firsts), len(bucket), position), starts)
-    last_at = np.maximum.reduceat(np.where(np.isnan(lasts), -1, position), starts)
-    first = np.where(first_at < len(bucket), firsts[np.minimum(first_at, len(bucket) - 1)], np.nan)
-    last = np.where(last_at >= 0, lasts[np.maximum(last_at, 0)], np.nan)
+Columns = tuple[list[Any], list[Any], list[Any], list[Any], list[Any], list[int], list[int]]
 
-    def floats(column: Any) -> list[Any]:
-        return [None if v != v else v for v in column.tolist()]
 
-    return list(zip(bucket[starts].tolist(), x.tolist(), floats(first), floats(last), floats(low), floats(high),
-                    count.tolist(), nan.tolist()))
+def _floats(np: Any, column: Any) -> list[Any]:
+    """A float64 column as a list, NaN (no value) as None."""
+    values = column.tolist()
+    for index in np.flatnonzero(np.isnan(column)).tolist():
+        values[index] = None
+    return values
+
+
+def _reduce(np: Any, parts: dict[str, Any]) -> tuple[Any, Columns]:
+    """Parts (whole blocks and single points) sorted by group (target and bucket), each group in
+    written order, folded into buckets: their groups and columns ``(x, first, last, min, max, count, nan)``."""
+    group = parts["group"]
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(group)) + 1))
+    size = len(group)
+    position = np.arange(size)
+    first_at = np.minimum.reduceat(np.where(np.isnan(parts["first"]), size, position), starts)
+    last_at = np.maximum.reduceat(np.where(np.isnan(parts["last"]), -1, position), starts)
+    first = np.where(first_at < size, parts["first"][np.minimum(first_at, size - 1)], np.nan)
+    last = np.where(last_at >= 0, parts["last"][np.maximum(last_at, 0)], np.nan)
+    low = np.fmin.reduceat(parts["low"], starts)  # fmin/fmax skip NaN: a bucket of NaN only stays NaN
+    high = np.fmax.reduceat(parts["high"], starts)
+    columns = (parts["x"][starts].tolist(), _floats(np, first), _floats(np, last), _floats(np, low), _floats(np, high),
+               np.add.reduceat(parts["count"], starts).tolist(), np.add.reduceat(parts["nan"], starts).tolist())
+    return group[starts], columns
 
 
 def sample_tiles(conn: Any, targets: Sequence[tuple[int, int, float, float]],
-                 samples: int) -> tuple[dict[int, list[tuple[Any, ...]]], list[int]]:
-    """Buckets ``(index, x, first, last, min, max, count, nan)`` of the targets ``(run_pk, key_id,
+                 samples: int) -> tuple[dict[int, Columns], list[int]]:
+    """Bucket columns ``(x, first, last, min, max, count, nan)`` of the targets ``(run_pk, key_id,
     start, stop)`` whose buckets are wide, by position in ``targets``; and the positions of the
     others (for the exact path)."""
     import numpy as np
 
-    record = np.dtype(_RECORD)
     params = {"tags": list(range(len(targets))), "runs": [t[0] for t in targets], "keys": [t[1] for t in targets],
               "lo": [float(t[2]) for t in targets], "hi": [float(t[3]) for t in targets]}
-    chunks: dict[int, list[bytes]] = {}
+    tags: list[int] = []
+    chunks: list[bytes] = []
     with conn.cursor(binary=True) as cursor:
-        for tag, data in cursor.execute(_READ, params):
-            chunks.setdefault(tag, []).append(data)
-    wide: dict[int, Any] = {}
-    narrow: list[int] = []
-    for tag, (_, _, lo, hi) in enumerate(targets):
-        blocks = np.frombuffer(b"".join(chunks.pop(tag, [])), dtype=record)
-        blocks = blocks[(blocks["count"] > 0) & (blocks["step_hi"] >= lo) & (blocks["step_lo"] <= hi)]
-        points = int(blocks["count"].sum())
-        if points < WIDE_POINTS or points < WIDE_BLOCKS * BLOCK * samples:
-            narrow.append(tag)
-        else:
-            wide[tag] = blocks
-    found: dict[int, list[tuple[Any, ...]]] = {}
-    split: dict[int, tuple[Any, Any, Any]] = {}
-    for tag, blocks in wide.items():
-        lo, hi = float(targets[tag][2]), float(targets[tag][3])
-        step_lo, step_hi = blocks["step_lo"].astype(np.float64), blocks["step_hi"].astype(np.float64)
-        whole = ((step_lo >= lo) & (step_hi <= hi)
-                 & (_bucket(np, step_hi, lo, hi, samples) - _bucket(np, step_lo, lo, hi, samples) <= 1))
-        taken = blocks[whole]
-        split[tag] = (taken, np.asarray(blocks["block"][~whole], dtype=np.int64), (lo, hi))
-    wanted = [(tag, int(block)) for tag, (_, cut, _) in split.items() for block in cut]
-    cut_points: dict[int, list[tuple[int, list[int], list[float]]]] = {}
-    if wanted:
-        rows = conn.execute(_POINTS, {"tags": [w[0] for w in wanted], "runs": [targets[w[0]][0] for w in wanted],
-                                      "keys": [targets[w[0]][1] for w in wanted], "blocks": [w[1] for w in wanted]})
-        for tag, block, steps, vals in rows:
-            cut_points.setdefault(tag, []).append((block, steps, vals))
-    for tag, (taken, _, (lo, hi)) in split.items():
-        x = taken["x"].astype(np.float64)
-        parts = {"bucket": _bucket(np, x, lo, hi, samples), "order": taken["block"].astype(np.int64) * (BLOCK + 1),
-                 "x": x, "first": taken["first"].astype(np.float64), "last": taken["last"].astype(np.float64),
-                 "low": taken["low"].astype(np.float64), "high": taken["high"].astype(np.float64),
-                 "count": taken["count"].astype(np.int64), "nan": taken["nan"].astype(np.int64)}
-        singles = [(block * (BLOCK + 1) + 1 + i, float(step), float(v))
-                   for block, steps, vals in cut_points.get(tag, []) for i, (step, v) in enumerate(zip(steps, vals))
-                   if lo <= step <= hi]
+        for tag, data in cursor.execute(_READ, params):  # in target order, then tile order
+            tags.append(tag)
+            chunks.append(data)
+    record = np.dtype(_RECORD)
+    blocks = np.frombuffer(b"".join(chunks), dtype=record)
+    tag = np.repeat(np.array(tags, dtype=np.int64), [len(chunk) // record.itemsize for chunk in chunks])
+    lo, hi = np.array(params["lo"], dtype=np.float64)[tag], np.array(params["hi"], dtype=np.float64)[tag]
+    step_lo, step_hi = blocks["step_lo"].astype(np.float64), blocks["step_hi"].astype(np.float64)
+    count = blocks["count"].astype(np.int64)
+    inside = (count > 0) & (step_hi >= lo) & (step_lo <= hi)
+    points = np.bincount(tag[inside], weights=count[inside], minlength=len(targets))
+    is_wide = (points >= WIDE_POINTS) & (points >= WIDE_BLOCKS * BLOCK * samples)
+    narrow = np.flatnonzero(~is_wide).tolist()
+    keep = inside & is_wide[tag]
+    if not keep.any():
+        return {}, narrow
+    whole = keep & (step_lo >= lo) & (step_hi <= hi) & (
+        _bucket(np, step_hi, lo, hi, samples) - _bucket(np, step_lo, lo, hi, samples) <= 1)
+    cut = keep & ~whole
+    x = blocks["x"][whole].astype(np.float64)
+    tag_of = tag[whole]
+    parts = {"group": _bucket(np, x, lo[whole], hi[whole], samples) + tag_of * samples,
+             "order": blocks["block"][whole].astype(np.int64) * (BLOCK + 1), "x": x,
+             "first": blocks["first"][whole].astype(np.float64), "last": blocks["last"][whole].astype(np.float64),
+             "low": blocks["low"][whole].astype(np.float64), "high": blocks["high"][whole].astype(np.float64),
+             "count": count[whole], "nan": blocks["nan"][whole].astype(np.int64)}
+    if cut.any():  # blocks across start/stop or spread over more buckets: their points one by one
+        wanted = list(zip(tag[cut].tolist(), blocks["block"][cut].tolist()))
+        singles: list[tuple[int, int, float, float]] = []
+        for t, block, steps, vals in conn.execute(_POINTS, {
+                "tags": [w[0] for w in wanted], "runs": [targets[w[0]][0] for w in wanted],
+                "keys": [targets[w[0]][1] for w in wanted], "blocks": [w[1] for w in wanted]}):
+            start, stop = float(targets[t][2]), float(targets[t][3])
+            singles.extend((t, block * (BLOCK + 1) + 1 + i, float(step), float(v))
+                           for i, (step, v) in enumerate(zip(steps, vals)) if start <= step <= stop)
         if singles:
-            order, xs, vs = (np.array(column) for column in zip(*singles))
-            isnan = np.isnan(vs)
-            extra = {"bucket": _bucket(np, xs, lo, hi, samples), "order": order.astype(np.int64), "x": xs,
-                     "first": vs, "last": vs, "low": vs, "high": vs, "count": np.ones(len(xs), dtype=np.int64),
-                     "nan": isnan.astype(np.int64)}
+            t_s, order, xs, vs = (np.array(column) for column in zip(*singles))
+            t_s = t_s.astype(np.int64)
+            extra = {"group": _bucket(np, xs, np.array(params["lo"])[t_s], np.array(params["hi"])[t_s], samples)
+                     + t_s * samples, "order": order.astype(np.int64), "x": xs, "first": vs, "last": vs, "low": vs,
+                     "high": vs, "count": np.ones(len(xs), dtype=np.int64), "nan": np.isnan(vs).astype(np.int64)}
             parts = {name: np.concatenate((parts[name], extra[name])) for name in parts}
-        found[tag] = _buckets(np, parts)
-    return found, narrow
+    group = parts["group"]
+    if len(group) > 1 and (np.diff(group) < 0).any() or len(parts["x"]) > len(x):  # steps went back, or points merged
+        by_group = np.lexsort((parts["order"], group))  # each bucket in written order
+        parts = {name: column[by_group] for name, column in parts.items()}
+    groups, columns = _reduce(np, parts)
+    wide = np.flatnonzero(is_wide).tolist()
+    bounds = np.searchsorted(groups, [t * samples for t in wide] + [len(targets) * samples]).tolist()
+    return {t: tuple(column[bounds[n]: bounds[n + 1]] for column in columns)  # type: ignore[misc]
+            for n, t in enumerate(wide)}, narrow

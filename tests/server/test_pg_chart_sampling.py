@@ -55,10 +55,11 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _check_wide(got: dict[str, Any], resolved: list[dict[str, Any]], samples: int) -> None:
+def _check_wide(got: dict[str, Any], resolved: list[dict[str, Any]], samples: int, start: Any = None,
+                stop: Any = None) -> None:
     """Every bucket holds the points of its own exact bucket that are more than a block away from its
     edges, and nothing from further than the neighbouring buckets; counts add up; the spike is there."""
-    expected = sample_rows(resolved, ["loss"], "_step", samples)["loss"]
+    expected = sample_rows(resolved, ["loss"], "_step", samples, start, stop)["loss"]
     lo, hi = expected["start"], expected["stop"]
     points = _points(resolved, "loss", lo, hi)
     assert len(points) >= WIDE_POINTS  # the wide path: whole blocks at the edges
@@ -82,9 +83,10 @@ def _check_wide(got: dict[str, Any], resolved: list[dict[str, Any]], samples: in
         if low is not None:
             assert min(near[bucket]) <= low and high <= max(near[bucket]), bucket
         assert abs(count - exact_counts.get(bucket, 0)) <= 2 * (BLOCK - 1)
-    assert got["x"] == sorted(got["x"]) and len(set(got["x"])) == len(got["x"])
-    spike_bucket = bucket_index(float(SPIKE_STEP), lo, hi, samples)
-    assert any(high == SPIKE and abs(bucket_index(x, lo, hi, samples) - spike_bucket) <= 1
+    assert [bucket_index(x, lo, hi, samples) for x in got["x"]] == sorted({bucket_index(x, lo, hi, samples) for x in got["x"]})
+    peak = max(v for v in expected["max"] if v is not None)  # the spike, where it is in range
+    peak_bucket = bucket_index(expected["x"][expected["max"].index(peak)], lo, hi, samples)
+    assert any(high == peak and abs(bucket_index(x, lo, hi, samples) - peak_bucket) <= 1
                for x, high in zip(got["x"], got["max"]))
 
 
@@ -96,8 +98,23 @@ def test_wide_buckets_take_edge_blocks_whole(pg_store: Any, project: str) -> Non
     for samples in (100, 300):
         got = pg_store.sample_history(project, "long", ["loss"], samples=samples)["loss"]
         _check_wide(got, resolved, samples)
+        assert SPIKE in got["max"]
     many = pg_store.sample_history_many([(project, "long")], ["loss"], samples=100)
     assert _same(many[0], pg_store.sample_history(project, "long", ["loss"], samples=100))
+
+
+def test_wide_buckets_over_part_of_a_run_and_steps_logged_twice(pg_store: Any, project: str) -> None:
+    """Wide buckets over a range that cuts blocks at start and stop, and a run whose steps go back
+    (5,000 to 15,000 logged twice, no rewind): still within one block of the exact buckets."""
+    rows = _rows(5)
+    again = [row for row in rows if 5000 <= row["_step"] < 15_000]
+    at = next(n for n, row in enumerate(rows) if row["_step"] >= 15_000)
+    rows = rows[:at] + [{**row, "loss": row["loss"] + 0.5} for row in again] + rows[at:]
+    _write(pg_store, project, "twice", rows)
+    resolved = resolve_history(copy.deepcopy(rows))
+    for samples, start, stop in [(100, None, None), (80, 1000.5, 20_000.5), (60, 2990, 16_010)]:
+        got = pg_store.sample_history(project, "twice", ["loss"], samples=samples, start=start, stop=stop)["loss"]
+        _check_wide(got, resolved, samples, start, stop)
 
 
 def test_zoomed_ranges_and_one_bucket_stay_exact(pg_store: Any, project: str) -> None:
