@@ -1,23 +1,26 @@
 """``Run``: coordinates config, history, summary and the writer for one tracked run.
 
 It owns no storage logic (that is the ``RunSink``) and no aggregation logic (``Summary``);
-``log`` is the hot path and does no I/O.
+``log`` is the hot path and does no I/O. Here: construction and resume, identity, ``log`` and the
+step bookkeeping, metric definitions. What the writer thread does each cycle and the edits after
+``finish()`` are in ``_run_sync.py``; the finish path in ``_run_finish.py``.
 """
 
 from __future__ import annotations
 
-import json
 import operator
 import os
-import sys
 import time
 import warnings
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from ._config import Config
-from ._edits import APPLIED_KEY, DELETE, EDITABLE_META, apply_config_edit
+from ._edits import EDITABLE_META
 from ._errors import InvalidLogDataError, RunFinishedError, StorageWarning, UsageError
+from ._run_finish import finish as finish_run
+from ._run_sync import edit_after_finish, on_writer_cycle, persist_config
 from ._settings import Settings
 from ._store import CHECKPOINT_KEY, REPLACES_KEY, REWIND_KEY, ResumeState, RunSink, Store
 from ._summary import MetricDefinition, Summary, parse_ops
@@ -79,7 +82,7 @@ class Run:
         self._dir = run_dir
         self.resumed = resume_state is not None
         self.summary = Summary()
-        self.config = Config(strict=strict_config, on_change=self._persist_config, step=lambda: self.step)
+        self.config = Config(strict=strict_config, on_change=partial(persist_config, self), step=lambda: self.step)
         if resume_state is not None:
             self._resume(resume_state, resume_from_step)
         elif resume_from_step is not None:
@@ -93,7 +96,7 @@ class Run:
             max_buffered_rows=settings.max_buffered_rows,
             max_queued_rows=settings.max_queued_rows,
             heartbeat_interval=min(5.0, settings.heartbeat_timeout / 3),
-            on_cycle=self._on_writer_cycle,
+            on_cycle=partial(on_writer_cycle, self),
         )
         self._queue = self._writer.queue
         self._context: Any = None  # the run context (_context.RunContext): system metrics, console, exit hooks
@@ -390,112 +393,13 @@ class Run:
         self._sync_steps = any(d.step_metric for d in self.summary.definitions)
         return definition
 
-    # -- persistence ---------------------------------------------------------------------------
-    def _persist_config(self, config: Config) -> None:
-        if self._forked or os.getpid() != self._pid:
-            self._refuse_write("config.update")  # only the process that called init() writes the run
-            return
-        document = config.to_document()
-        try:
-            self._sink.write_config(document)
-        except Exception as error:  # storage trouble must not take training down: one warning, then retries
-            self._writer.report_failure("config", error)
-            snapshot = json.loads(json.dumps(document))
-            self._writer.submit(lambda: self._sink.write_config(snapshot))
-
-    def _on_writer_cycle(self) -> None:
-        self._checkpoint_idle_pending()
-        self._merge_edits()
-        self._write_summary_if_changed()
-
-    def _merge_edits(self) -> None:
-        """On the writer thread: merge edits made from outside (``Store.edit_run``: the Api, the CLI,
-        the UI) into the run's own copies, so its next writes keep them. Tags, notes and the like go
-        into the metadata; config edits become recorded changes (source ``api``); summary edits explicit values."""
-        read_edits = getattr(self._sink, "read_edits", None)
-        if read_edits is None:  # a sink of a store without edits
-            return
-        cursor = self._edits_cursor
-        edits, end = read_edits(cursor)
-        if end == cursor:
-            return
-        config_changed = False
-        config = self.config
-        with config._lock:
-            on_change = config._on_change
-            object.__setattr__(config, "_on_change", None)  # one write with the new cursor, after all of them
-            try:
-                for edit in edits:
-                    if isinstance(edit.get("meta"), dict):
-                        self._meta.update({k: v for k, v in edit["meta"].items() if k in EDITABLE_META})
-                    if isinstance(edit.get("config"), dict) and not config._closed:
-                        apply_config_edit(config, edit["config"], str(edit.get("source") or "api"))
-                        config_changed = True
-                    if isinstance(edit.get("summary"), dict):
-                        self.summary.apply_edit(edit["summary"])
-                object.__setattr__(config, "_edits_applied", end)
-            finally:
-                object.__setattr__(config, "_on_change", on_change)
-        self._edits_cursor = end
-        self._meta[APPLIED_KEY] = end
-        self.summary._edits_applied = end
-        self.summary.version += 1
-        if config_changed:
-            self._sink.write_config(config.to_document())
-        self._sink.write_meta(dict(self._meta))
-
-    def _edit_after_finish(self, meta: dict[str, Any] | None = None, summary: dict[str, Any] | None = None) -> None:
-        """A change made on the run object after ``finish()`` (W&B allows summary updates then): a store edit."""
-        if self.store is None or self._forked or os.getpid() != self._pid:
-            return
-        try:
-            self.store.edit_run(self.project, self.id, meta=meta, summary=summary)
-        except OSError as error:
-            warnings.warn(f"trackkit: could not save the change to finished run {self.id}: {error}", StorageWarning,
-                          stacklevel=3)
-
-    def _summary_edited_after_finish(self, values: dict[str, Any], deleted: list[str]) -> None:
-        changes: dict[str, Any] = dict(values)
-        changes.update({key: DELETE for key in deleted})
-        self._edit_after_finish(summary=changes)
-
-    def _checkpoint_idle_pending(self) -> None:
-        """On the writer thread: save a row that has waited at its step for a flush interval.
-
-        ``log(..., step=s)`` keeps the row open for more values at ``s``; if none come for a
-        while (an epoch-level metric, then a long epoch), ``kill -9`` must not take it. The
-        copy carries a checkpoint id; the complete row, when committed, replaces it (see
-        ``resolve_checkpoints``). Races with ``_commit`` only ever leave the complete row last.
-        """
-        pending = self._pending
-        touched = self._pending_touched
-        if not pending or touched == self._checkpointed_touch:
-            return
-        if time.monotonic() - touched < self._settings.flush_interval:
-            return
-        checkpoint = pending.get(CHECKPOINT_KEY)
-        if checkpoint is None:
-            self._checkpoints += 1
-            checkpoint = pending[CHECKPOINT_KEY] = f"{self.writer_id}-{self._checkpoints}"
-        snapshot = dict(pending)
-        now = time.time()
-        snapshot.update(_step=self._pending_step, _timestamp=now, _runtime=now - self._start_time)
-        snapshot[CHECKPOINT_KEY] = checkpoint
-        self._sink.append_history([snapshot])
-        self._checkpointed_touch = touched
-
-    def _write_summary_if_changed(self) -> None:
-        version = self.summary.version
-        if version != self._summary_version_written:
-            self._sink.write_summary(self.summary.to_document())
-            self._summary_version_written = version
-
+    # -- persistence (the writer's cycle and the edits are in _run_sync.py) -----------------------
     def _update_meta(self, **changes: Any) -> None:
         if self._written_out:  # after finish(): name, tags and notes become store edits
             if not set(changes) <= set(EDITABLE_META):
                 self._refuse_write("a change of the run's metadata")
             self._meta.update(changes)
-            self._edit_after_finish(meta=changes)
+            edit_after_finish(self, meta=changes)
             return
         self._meta.update(changes)
         snapshot = dict(self._meta)
@@ -512,64 +416,7 @@ class Run:
         Idempotent, and bounded: if the store stalls, it gives up after ``finish_timeout``
         seconds (``TRACKKIT_FINISH_TIMEOUT``, default 10) with a warning.
         """
-        if self._closed:
-            return
-        if self._pending is not None:
-            self._commit()
-        self._closed = True
-        from . import _session
-
-        _session.forget(self)
-        if self._forked or os.getpid() != self._pid:
-            return
-        if self._context is not None:
-            self._context.stop(exit_code)  # queues the last system row, output.log; restores the console and hooks
-        state = "finished" if not exit_code else "failed"
-        now = time.time()
-        self._meta.update(
-            state=state,
-            exit_code=exit_code if exit_code is not None else 0,
-            finished_at=now,
-            runtime=now - self._start_time,
-        )
-        if reason:
-            self._meta["exit_reason"] = reason
-        meta = self._meta
-
-        def final_write() -> None:
-            self._merge_edits()  # edits made until now; later ones are merged by readers and the next writer
-            self._write_summary_if_changed()
-            meta["history_rows"] = self._rows_before + self._writer.rows_written
-            meta["rows_dropped"] = self._writer.rows_dropped
-            self._sink.write_config(self.config.to_document())
-            self._sink.write_meta(dict(meta))
-
-        timeout = self._settings.finish_timeout
-        done = self._writer.close(final=final_write, timeout=timeout)
-        self.config.close()
-        if not done:
-            warnings.warn(
-                f"trackkit: finish() gave up after {timeout:g}s waiting for the store; "
-                f"{self._writer.pending_rows} row(s) of run {self.id} may not be saved.",
-                StorageWarning,
-                stacklevel=2,
-            )
-        if self._writer.rows_dropped:
-            warnings.warn(
-                f"trackkit: {self._writer.rows_dropped} row(s) of run {self.id} were dropped because the store "
-                f"was unwritable for too long.",
-                StorageWarning,
-                stacklevel=2,
-            )
-        self._sink.close()
-        self._written_out = True
-        self.summary._on_edit = self._summary_edited_after_finish
-        if not (quiet or self._settings.silent):
-            print(
-                f"trackkit: run {self.name} ({self.project}/{self.id}) {state}; "
-                f"{self._writer.rows_written} rows. See it with: trackkit show {self.project}/{self.id}",
-                file=sys.stderr,
-            )
+        finish_run(self, exit_code, quiet, reason=reason)
 
     def save(self, path: str | os.PathLike[str], name: str | None = None) -> list[str]:
         """Put a file into the run, as W&B's ``run.save``: a path or a glob (``"*.ckpt"``), stored under
