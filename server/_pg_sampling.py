@@ -44,8 +44,9 @@ def sample_runs(conn: Any, run_pks: Sequence[int], keys: Sequence[str], x: str, 
     wanted = list(dict.fromkeys(keys))
     known: dict[int, dict[str, tuple[int, int, Any, Any, bool]]] = {pk: {} for pk in run_pks}
     for run_pk, key, key_id, count, low, high, has_blocks in conn.execute(
-        "SELECT k.run_pk, k.key, k.key_id, k.count, k.min_value, k.max_value, EXISTS (SELECT 1 FROM history_blocks b "
-        "WHERE b.run_pk = k.run_pk AND b.key_id = k.key_id AND b.count > 0) "
+        # a tile's step_lo is set when one of its blocks has a point (the tiles of a key: a few rows by primary key)
+        "SELECT k.run_pk, k.key, k.key_id, k.count, k.min_value, k.max_value, EXISTS (SELECT 1 FROM history_tiles t "
+        "WHERE t.run_pk = k.run_pk AND t.key_id = k.key_id AND t.step_lo IS NOT NULL) "
         "FROM history_keys k WHERE k.run_pk = ANY(%s::bigint[]) AND k.key = ANY(%s::text[])",
         (list(run_pks), [*wanted, x]),
     ):

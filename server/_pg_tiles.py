@@ -73,11 +73,14 @@ def _reduce(np: Any, parts: dict[str, Any]) -> tuple[Any, Columns]:
     group = parts["group"]
     starts = np.concatenate(([0], np.flatnonzero(np.diff(group)) + 1))
     size = len(group)
-    position = np.arange(size)
-    first_at = np.minimum.reduceat(np.where(np.isnan(parts["first"]), size, position), starts)
-    last_at = np.maximum.reduceat(np.where(np.isnan(parts["last"]), -1, position), starts)
-    first = np.where(first_at < size, parts["first"][np.minimum(first_at, size - 1)], np.nan)
-    last = np.where(last_at >= 0, parts["last"][np.maximum(last_at, 0)], np.nan)
+    if np.isnan(parts["first"]).any():  # a part with no value (NaN only): the first/last part with one
+        position = np.arange(size)
+        first_at = np.minimum.reduceat(np.where(np.isnan(parts["first"]), size, position), starts)
+        last_at = np.maximum.reduceat(np.where(np.isnan(parts["last"]), -1, position), starts)
+        first = np.where(first_at < size, parts["first"][np.minimum(first_at, size - 1)], np.nan)
+        last = np.where(last_at >= 0, parts["last"][np.maximum(last_at, 0)], np.nan)
+    else:
+        first, last = parts["first"][starts], parts["last"][np.append(starts[1:], size) - 1]
     low = np.fmin.reduceat(parts["low"], starts)  # fmin/fmax skip NaN: a bucket of NaN only stays NaN
     high = np.fmax.reduceat(parts["high"], starts)
     columns = (parts["x"][starts].tolist(), _floats(np, first), _floats(np, last), _floats(np, low), _floats(np, high),
@@ -113,16 +116,17 @@ def sample_tiles(conn: Any, targets: Sequence[tuple[int, int, float, float]],
     keep = inside & is_wide[tag]
     if not keep.any():
         return {}, narrow
-    whole = keep & (step_lo >= lo) & (step_hi <= hi) & (
-        _bucket(np, step_hi, lo, hi, samples) - _bucket(np, step_lo, lo, hi, samples) <= 1)
+    low_bucket = _bucket(np, step_lo, lo, hi, samples)
+    whole = keep & (step_lo >= lo) & (step_hi <= hi) & (_bucket(np, step_hi, lo, hi, samples) - low_bucket <= 1)
     cut = keep & ~whole
-    x = blocks["x"][whole].astype(np.float64)
-    tag_of = tag[whole]
-    parts = {"group": _bucket(np, x, lo[whole], hi[whole], samples) + tag_of * samples,
-             "order": blocks["block"][whole].astype(np.int64) * (BLOCK + 1), "x": x,
-             "first": blocks["first"][whole].astype(np.float64), "last": blocks["last"][whole].astype(np.float64),
-             "low": blocks["low"][whole].astype(np.float64), "high": blocks["high"][whole].astype(np.float64),
-             "count": count[whole], "nan": blocks["nan"][whole].astype(np.int64)}
+    x = blocks["x"].astype(np.float64)
+    moved = x != step_lo  # x is step_lo unless steps go back within the block
+    bucket = np.where(moved, _bucket(np, x, lo, hi, samples), low_bucket) if moved.any() else low_bucket
+    columns = {"group": bucket + tag * samples, "order": blocks["block"].astype(np.int64) * (BLOCK + 1), "x": x,
+               "first": blocks["first"].astype(np.float64), "last": blocks["last"].astype(np.float64),
+               "low": blocks["low"].astype(np.float64), "high": blocks["high"].astype(np.float64), "count": count,
+               "nan": blocks["nan"].astype(np.int64)}
+    parts = columns if whole.all() else {name: column[whole] for name, column in columns.items()}
     if cut.any():  # blocks across start/stop or spread over more buckets: their points one by one
         wanted = list(zip(tag[cut].tolist(), blocks["block"][cut].tolist()))
         singles: list[tuple[int, int, float, float]] = []
@@ -140,7 +144,7 @@ def sample_tiles(conn: Any, targets: Sequence[tuple[int, int, float, float]],
                      "high": vs, "count": np.ones(len(xs), dtype=np.int64), "nan": np.isnan(vs).astype(np.int64)}
             parts = {name: np.concatenate((parts[name], extra[name])) for name in parts}
     group = parts["group"]
-    if len(group) > 1 and (np.diff(group) < 0).any() or len(parts["x"]) > len(x):  # steps went back, or points merged
+    if len(group) > 1 and (np.diff(group) < 0).any() or cut.any():  # steps went back, or points merged
         by_group = np.lexsort((parts["order"], group))  # each bucket in written order
         parts = {name: column[by_group] for name, column in parts.items()}
     groups, columns = _reduce(np, parts)
