@@ -8,7 +8,10 @@ implementation. ``Run`` only ever talks to a ``RunSink``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import IO, Any, Literal, NotRequired, Protocol, TypedDict, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, TypedDict, runtime_checkable
+
+if TYPE_CHECKING:  # typing.NotRequired is Python 3.11+; annotations here are never evaluated
+    from typing import NotRequired
 
 __all__ = [
     "CHECKPOINT_KEY",
