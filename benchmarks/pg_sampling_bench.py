@@ -8,7 +8,8 @@
     python benchmarks/pg_sampling_bench.py [--store postgresql://postgres@127.0.0.1:5432/trackkit_bench_pg]
                                            [--repeat 9] [--rebuild]
 
-The database is built once (one run of 100,000 rows through the ingest path, copied 99 times in SQL;
+The database is built once (one run of 100,000 rows through the ingest path, copied 99 times in SQL with
+its rollups and tiles;
 10,000 runs through the store's writer API) and kept for the next measurement; ``--rebuild`` drops it
 first. Figures are medians (min-max) of warm repetitions, printed with the load average, since the
 machine may be shared.

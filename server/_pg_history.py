@@ -13,8 +13,8 @@ updated with each batch, so listing keys never scans.
   it with a step after N ``superseded`` (kept; shown only with ``include_superseded``).
 Readers skip dropped rows (and superseded ones by default), so they see what ``resolve_history`` gives.
 
-Each batch also feeds the rollups of ``_pg_rollups`` (blocks of 32 points per key, what sampling
-along ``_step`` reads); a drop or a rewind rebuilds the blocks over the rows it hid.
+Each batch also feeds the rollups of ``_pg_rollups`` (blocks of 32 points per key and their packed
+tiles, what sampling along ``_step`` reads); a drop or a rewind rebuilds the blocks over the rows it hid.
 """
 
 from __future__ import annotations

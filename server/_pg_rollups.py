@@ -18,8 +18,12 @@ arrays. first/last/x of a bucket are taken by seq, so the result is exactly what
 ``trackkit._sampling.sample_rows`` gives over the rows, whatever order the steps were written in.
 A run of 100,000 steps sampled at 1,000 buckets reads ~3,100 narrow rows and ~900 side rows.
 
+The aggregates of every 256 blocks are also packed into one row of ``history_tiles`` (migration 005),
+repacked whenever one of its blocks is written or rebuilt: what ``_pg_tiles`` reads for charts of long
+runs with wide buckets (whole blocks at bucket edges); ``sample_step`` here is the exact path for the rest.
+
 Blocks reflect the default view (dropped checkpoints and superseded rows left out): when ingest drops
-or supersedes points, the blocks over their seqs are rebuilt from ``history_points``.
+or supersedes points, the blocks over their seqs are rebuilt from ``history_points`` (and their tiles repacked).
 ``include_superseded=True`` and the other axes (``_timestamp``, ``_runtime``, a metric) keep the
 exact per-point path of ``_pg_history``.
 """
