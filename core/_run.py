@@ -92,7 +92,7 @@ class Run:
         self._writer = BackgroundWriter(
             sink,
             name=self.id,
-            interval=settings.flush_interval,
+            interval=getattr(sink, "flush_interval", None) or settings.flush_interval,  # a remote store's sender asks sooner
             max_buffered_rows=settings.max_buffered_rows,
             max_queued_rows=settings.max_queued_rows,
             heartbeat_interval=min(5.0, settings.heartbeat_timeout / 3),

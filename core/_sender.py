@@ -7,10 +7,15 @@ server last acknowledged. Each batch says where its rows start; the server commi
 one transaction and answers the committed offset, so a retried batch stores once and a new process
 (``trackkit sync``) resumes where the server says it stopped (``trackkit.server.ingest``).
 
-``SendingSink`` wraps the spool's sink for a live run: a daemon thread sends every
-``TRACKKIT_SYNC_INTERVAL`` seconds (0.5), retries with backoff up to 30 s when the server is slow or
-down (one warning, then it catches up), and at ``finish()`` waits up to ``TRACKKIT_SYNC_TIMEOUT``
-seconds (30) before saying how many rows are left for ``trackkit sync``.
+``SendingSink`` wraps the spool's sink for a live run: a daemon thread sends as soon as the run's
+writer has appended rows to the spool (the sender can only ship what the writer flushed, so it waits
+for that, not for a clock), and otherwise every ``TRACKKIT_SYNC_INTERVAL`` seconds (0.5: document
+changes, heartbeats). Rows that arrive while a batch is in flight go in the next one, so batches grow
+when the server is slow instead of queueing requests. The writer of such a run flushes every
+``REMOTE_FLUSH_INTERVAL`` seconds (0.25, unless ``TRACKKIT_FLUSH_INTERVAL`` is set) instead of the local
+store's 1 s: what a row waits for before it can be shipped. The sender retries with backoff up to 30 s
+when the server is slow or down (one warning, then it catches up), and at ``finish()`` waits up to
+``TRACKKIT_SYNC_TIMEOUT`` seconds (30) before saying how many rows are left for ``trackkit sync``.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ SENT_FILE = ".sync-sent.json"
 BASE_FILE = ".sync-base.json"
 #: Seconds between uploads of a run file that keeps changing (the console log), until the run ends.
 FILE_EVERY = 30.0
+#: Seconds between the writer's flushes to the spool for a run with a server (``TRACKKIT_FLUSH_INTERVAL``
+#: overrides it): a row is shipped after the flush that puts it in the spool, so this bounds the lag.
+REMOTE_FLUSH_INTERVAL = 0.25
 
 
 class SyncConflict(TrackkitError):
@@ -381,8 +389,14 @@ class SendingSink:
     def write_summary(self, document: dict[str, Any]) -> None:
         self._sink.write_summary(document)
 
+    @property
+    def flush_interval(self) -> float:
+        """How often the run's writer should flush to the spool (``Run`` asks its sink)."""
+        return _setting("TRACKKIT_FLUSH_INTERVAL", REMOTE_FLUSH_INTERVAL)
+
     def append_history(self, rows: Any) -> None:
         self._sink.append_history(rows)
+        self._wake.set()  # on the writer thread, after the rows are in the spool: ship them now
 
     def heartbeat(self) -> None:
         self._sink.heartbeat()
@@ -393,6 +407,7 @@ class SendingSink:
 
     def append_system(self, rows: Any) -> None:
         self._sink.append_system(rows)
+        self._wake.set()
 
     def put_file(self, name: str, source: Any) -> Any:
         return self._sink.put_file(name, source)
@@ -452,7 +467,13 @@ class SendingSink:
                     return
             if sent >= MAX_ROWS and not backoff:
                 continue
-            self._wake.wait(backoff or interval)
+            if backoff:  # rows the writer appends meanwhile do not cut a backoff short; finish() does
+                until = time.monotonic() + backoff
+                while time.monotonic() < until and not self._abandoned.is_set() and (closing or not self._closing.is_set()):
+                    self._wake.wait(until - time.monotonic())
+                    self._wake.clear()
+                continue
+            self._wake.wait(interval)
             self._wake.clear()
 
     def close(self) -> None:
