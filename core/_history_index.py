@@ -7,8 +7,8 @@ Layout, in ``<run>/index/``::
     _step.x ...      one float64 per row for each row axis (NaN where a row lacks it)
     k<N>.v           the numeric values of key N, float64, in written order
     k<N>.r           their row numbers, int64 (only once the key skipped a row: dense keys have none)
-    k<N>.m1/.M1/.n1  min, max and NaN count of each block of 64 values (level 1), float64/float64/int64
-    k<N>.m2/.M2/.n2  the same over blocks of 4,096 values (level 2)
+    k<N>.m1/.M1/.n1  min, max and NaN count of each block of 32 values (level 1), float64/float64/int64
+    k<N>.m2/.M2/.n2  the same over blocks of 1,024 values (level 2)
 
 ``history.jsonl`` stays the source of truth. The index is written by the run's writer as it appends
 rows (``_index_files.IndexWriter``), flushed every few thousand rows and at close; a reader trusts it
@@ -33,11 +33,11 @@ from ._store import CHECKPOINT_KEY, REPLACES_KEY, KeyInfo
 __all__ = ["AXES", "BLOCK", "INDEX_DIR", "Column", "IndexState", "KeyColumns", "Lazy", "fill_buffers"]
 
 INDEX_DIR = "index"
-VERSION = 1
+VERSION = 2  # 2: blocks of 32 values (the PostgreSQL store's), so both stores bucket wide charts alike
 AXES = ("_step", "_timestamp", "_runtime")
 REWIND_KEY = "_rewind"
 _SKIP = frozenset(AXES) | {CHECKPOINT_KEY, REPLACES_KEY, REWIND_KEY, "_writer"}
-BLOCK = 64
+BLOCK = 32  # values per level-1 block, and level-1 blocks per level-2 block
 _NUMERIC = {float, int}
 _ONLY_NUMBERS = {"number"}
 _MARKERS = frozenset({CHECKPOINT_KEY, REPLACES_KEY, REWIND_KEY})
@@ -141,7 +141,7 @@ class KeyColumns:
             1: (Column(array("d"), array("d")), Column(array("d"), array("d")), Column(array("q"), array("q"))),
             2: (Column(array("d"), array("d")), Column(array("d"), array("d")), Column(array("q"), array("q"))),
         }
-        self.buf1: array[float] | None = array("d")  # values not yet in a level-1 block (< 64); None: not read yet
+        self.buf1: array[float] | None = array("d")  # values not yet in a level-1 block (< 32); None: not read yet
         # level-1 entries not yet in a level-2 block
         self.buf2: tuple[array[float], array[float], array[int]] = (array("d"), array("d"), array("q"))
 
@@ -185,7 +185,7 @@ def _block_stats(values: Sequence[float]) -> tuple[float, float, int]:
 
 
 def fill_buffers(columns: KeyColumns) -> array[float]:
-    """Read back the values and level-1 entries not yet rolled up (< 64 each) of a key from disk."""
+    """Read back the values and level-1 entries not yet rolled up (< BLOCK each) of a key from disk."""
     columns.buf1 = array("d", columns.values.since(columns.rolled1 * BLOCK))
     start = columns.rolled2 * BLOCK
     level1 = columns.levels[1]

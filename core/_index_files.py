@@ -340,7 +340,7 @@ class IndexCache:
     """Loaded indexes of a store's runs, reused while the history and the index are unchanged; at
     most ``size`` runs and about ``max_bytes`` of column data are kept."""
 
-    def __init__(self, size: int = 64, max_bytes: int = 256 << 20) -> None:
+    def __init__(self, size: int = 512, max_bytes: int = 256 << 20) -> None:
         self.size, self.max_bytes = size, max_bytes
         self._entries: dict[str, tuple[tuple[Any, ...], IndexState | None]] = {}
 

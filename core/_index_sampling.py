@@ -1,11 +1,13 @@
 """``sample_history`` answered from the history index (``_history_index``) instead of the rows.
 
 Along a row axis that only grows (``_step`` of a run without rewinds, most often ``_timestamp``),
-the points of a bucket are a contiguous slice of the key's column: the bucket edges are found by
-bisection and each bucket's min/max/NaN count is read from the rollups (blocks of 64 and 4,096
-values), so the cost depends on the number of buckets, not of points. Anything else (an axis that
-goes back, ``x`` a metric) walks the key's columns point by point, still without parsing JSON.
-The rules are ``_sampling``'s: the same buckets, exactly, as ``sample_rows`` over the rows.
+the points of a bucket are a contiguous slice of the key's column. Wide buckets (many blocks each,
+e.g. a chart of a long run) are made of whole blocks by ``_block_sampling``'s rule, reading one
+rollup per block of 32 values. Narrower ones are exact: the bucket edges are found by bisection and
+each bucket's min/max/NaN count is read from the rollups (blocks of 32 and 1,024 values), so the cost
+depends on the number of buckets, not of points. Anything else (an axis that goes back, ``x`` a
+metric) walks the key's columns point by point, still without parsing JSON. Exact buckets follow
+``_sampling``'s rules: the same buckets, exactly, as ``sample_rows`` over the rows.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ._block_sampling import first_valid, last_valid, sample_blocks, whole
 from ._history_index import AXES, BLOCK, Column, IndexState, KeyColumns
 from ._sampling import Accumulator, bucket_index, empty_series
 from ._store import SampledSeries
@@ -222,8 +225,8 @@ def _edges(axis: Column, columns: KeyColumns, first: int, end: int, lo: float, h
         return [first] + [end] * samples  # one x for every point: all in the first bucket
     edges = [first]
     width = (hi - lo) / samples
-    if not axis.tail and columns.rows is None:  # a dense key, an axis read whole: positions are rows - offset
-        gx, offset = axis.disk, int(columns.dense_from or 0)
+    if columns.rows is None:  # a dense key: positions are rows - offset
+        gx, offset = whole(axis), int(columns.dense_from or 0)
         span = hi - lo
         previous = first
         for k in range(1, samples):
@@ -256,6 +259,8 @@ def _sample_sorted(axis: Column, columns: KeyColumns, accumulator: Accumulator, 
     end = columns.position_of_row(axis.bisect_right(hi))
     if first >= end:
         return
+    if sample_blocks(axis, columns, accumulator, dead.rows, first, end, lambda a, b: _range(columns, 1, a, b)):
+        return
 
     def x_at(position: int) -> float:
         return float(axis[columns.row_of(position)])
@@ -266,6 +271,9 @@ def _sample_sorted(axis: Column, columns: KeyColumns, accumulator: Accumulator, 
                 accumulator.add(x_at(position), float(columns.values[position]))
         return
     edges = _edges(axis, columns, first, end, lo, hi, samples, x_at)
+    if columns.rows is None and not dead.any_between(columns.row_of(first), columns.row_of(end - 1)):
+        _dense_buckets(columns, accumulator, edges, whole(axis), whole(columns.values))
+        return
     values = columns.values
     for k in range(samples):
         a, b = edges[k], edges[k + 1]
@@ -283,3 +291,31 @@ def _sample_sorted(axis: Column, columns: KeyColumns, accumulator: Accumulator, 
         else:
             accumulator.add_bucket(k, x_at(a), _first_valid(values, a, b, 1), _first_valid(values, a, b, -1),
                                    low, high, count, nan)
+
+
+def _dense_buckets(columns: KeyColumns, accumulator: Accumulator, edges: list[int], gx: Any, v: Any) -> None:
+    """The buckets between ``edges`` of a dense key without dead rows: ``_sample_sorted``'s loop with
+    the axis and the values read as plain arrays (a zoom's narrow buckets cost a few slices each)."""
+    offset = int(columns.dense_from or 0)
+    buckets = accumulator.buckets
+    total = 0
+    for k in range(accumulator.samples):
+        a, b = edges[k], edges[k + 1]
+        if a >= b:
+            continue
+        count = b - a
+        total += count
+        if count <= 4 * BLOCK:
+            part = v[a:b]
+            check = sum(part)
+            if check == check:  # no NaN (nor inf - inf)
+                buckets[k] = [gx[offset + a], part[0], part[-1], min(part), max(part), count, 0]
+                continue
+            low, high, nan = _raw_seq(part)
+        else:
+            low, high, nan = _stats(columns, a, b)
+        if nan == count:
+            buckets[k] = [gx[offset + a], None, None, None, None, count, nan]
+        else:
+            buckets[k] = [gx[offset + a], first_valid(v, a, b), last_valid(v, a, b), low, high, count, nan]
+    accumulator.total += total

@@ -103,15 +103,11 @@ class Accumulator:
         """The buckets as columns, in bucket order."""
         series = empty_series(key, x_key, self.start, self.stop)
         series["total"] = self.total
-        for index in sorted(self.buckets):
-            x, first, last, low, high, count, nan = self.buckets[index]
-            series["x"].append(x)
-            series["first"].append(first)
-            series["last"].append(last)
-            series["min"].append(low)
-            series["max"].append(high)
-            series["count"].append(count)
-            series["nan"].append(nan)
+        buckets = self.buckets
+        if buckets:
+            columns = zip(*[buckets[index] for index in sorted(buckets)])
+            for name, column in zip(("x", "first", "last", "min", "max", "count", "nan"), columns):
+                series[name] = list(column)  # type: ignore[literal-required]
         return series
 
 
