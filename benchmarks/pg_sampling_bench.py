@@ -121,7 +121,10 @@ def main() -> None:
         _build_runs(store)
         print(f"cores {os.cpu_count()}, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
         runs = [("chart", f"r{n:03d}") for n in range(RUNS)]
+        began = time.perf_counter()
         got = store.sample_history_many(runs, ["loss"], samples=BUCKETS)
+        print(f"chart query, first call of this process (cold): {(time.perf_counter() - began) * 1000:.0f} ms "
+              f"(load average {os.getloadavg()[0]:.1f})")
         assert all(len(found["loss"]["x"]) == BUCKETS and found["loss"]["total"] == STEPS for found in got if found)
         _measure(f"chart query, {RUNS} runs x {STEPS:,} steps, {BUCKETS} buckets (target 300 ms)",
                  lambda: store.sample_history_many(runs, ["loss"], samples=BUCKETS), args.repeat)
