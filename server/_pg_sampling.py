@@ -49,7 +49,7 @@ def sample_runs(conn: Any, run_pks: Sequence[int], keys: Sequence[str], x: str, 
         "WHERE t.run_pk = k.run_pk AND t.key_id = k.key_id AND t.step_lo IS NOT NULL) "
         "FROM history_keys k WHERE k.run_pk = ANY(%s::bigint[]) AND k.key = ANY(%s::text[])",
         (list(run_pks), [*wanted, x]),
-    ):
+    ).fetchall():
         known[run_pk][key] = (key_id, count, low, high, has_blocks)
     fast = x == "_step" and not include_superseded
     results: list[dict[str, SampledSeries]] = []

@@ -67,7 +67,7 @@ def _floats(np: Any, column: Any) -> list[Any]:
     return values
 
 
-def _reduce(np: Any, parts: dict[str, Any]) -> tuple[Any, Columns]:
+def _reduce(np: Any, parts: dict[str, Any]) -> tuple[Any, tuple[Any, ...]]:
     """Parts (whole blocks and single points) sorted by group (target and bucket), each group in
     written order, folded into buckets: their groups and columns ``(x, first, last, min, max, count, nan)``."""
     group = parts["group"]
@@ -83,9 +83,8 @@ def _reduce(np: Any, parts: dict[str, Any]) -> tuple[Any, Columns]:
         first, last = parts["first"][starts], parts["last"][np.append(starts[1:], size) - 1]
     low = np.fmin.reduceat(parts["low"], starts)  # fmin/fmax skip NaN: a bucket of NaN only stays NaN
     high = np.fmax.reduceat(parts["high"], starts)
-    columns = (parts["x"][starts].tolist(), _floats(np, first), _floats(np, last), _floats(np, low), _floats(np, high),
-               np.add.reduceat(parts["count"], starts).tolist(), np.add.reduceat(parts["nan"], starts).tolist())
-    return group[starts], columns
+    return group[starts], (parts["x"][starts], first, last, low, high, np.add.reduceat(parts["count"], starts),
+                           np.add.reduceat(parts["nan"], starts))
 
 
 def sample_tiles(conn: Any, targets: Sequence[tuple[int, int, float, float]],
@@ -100,11 +99,11 @@ def sample_tiles(conn: Any, targets: Sequence[tuple[int, int, float, float]],
     tags: list[int] = []
     chunks: list[bytes] = []
     with conn.cursor(binary=True) as cursor:
-        for tag, data in cursor.execute(_READ, params):  # in target order, then tile order
+        for tag, data in cursor.execute(_READ, params).fetchall():  # in target order, then tile order
             tags.append(tag)
             chunks.append(data)
     record = np.dtype(_RECORD)
-    blocks = np.frombuffer(b"".join(chunks), dtype=record)
+    blocks = np.frombuffer(b"".join(chunks), dtype=record).astype([(name, "=" + kind[1:]) for name, kind in _RECORD])
     tag = np.repeat(np.array(tags, dtype=np.int64), [len(chunk) // record.itemsize for chunk in chunks])
     lo, hi = np.array(params["lo"], dtype=np.float64)[tag], np.array(params["hi"], dtype=np.float64)[tag]
     step_lo, step_hi = blocks["step_lo"].astype(np.float64), blocks["step_hi"].astype(np.float64)
@@ -123,9 +122,8 @@ def sample_tiles(conn: Any, targets: Sequence[tuple[int, int, float, float]],
     moved = x != step_lo  # x is step_lo unless steps go back within the block
     bucket = np.where(moved, _bucket(np, x, lo, hi, samples), low_bucket) if moved.any() else low_bucket
     columns = {"group": bucket + tag * samples, "order": blocks["block"].astype(np.int64) * (BLOCK + 1), "x": x,
-               "first": blocks["first"].astype(np.float64), "last": blocks["last"].astype(np.float64),
-               "low": blocks["low"].astype(np.float64), "high": blocks["high"].astype(np.float64), "count": count,
-               "nan": blocks["nan"].astype(np.int64)}
+               "first": blocks["first"], "last": blocks["last"], "low": blocks["low"], "high": blocks["high"],
+               "count": count, "nan": blocks["nan"].astype(np.int64)}
     parts = columns if whole.all() else {name: column[whole] for name, column in columns.items()}
     if cut.any():  # blocks across start/stop or spread over more buckets: their points one by one
         wanted = list(zip(tag[cut].tolist(), blocks["block"][cut].tolist()))
@@ -148,7 +146,13 @@ def sample_tiles(conn: Any, targets: Sequence[tuple[int, int, float, float]],
         by_group = np.lexsort((parts["order"], group))  # each bucket in written order
         parts = {name: column[by_group] for name, column in parts.items()}
     groups, columns = _reduce(np, parts)
+    x, first, last, low, high, counts, nans = columns
+    gaps = bool(np.isnan(first).any() or np.isnan(low).any())  # a bucket without a value (NaN only)
     wide = np.flatnonzero(is_wide).tolist()
     bounds = np.searchsorted(groups, [t * samples for t in wide] + [len(targets) * samples]).tolist()
-    return {t: tuple(column[bounds[n]: bounds[n + 1]] for column in columns)  # type: ignore[misc]
-            for n, t in enumerate(wide)}, narrow
+    found: dict[int, Columns] = {}
+    for n, t in enumerate(wide):
+        a, b = bounds[n], bounds[n + 1]
+        floats = [(_floats(np, c[a:b]) if gaps else c[a:b].tolist()) for c in (first, last, low, high)]
+        found[t] = (x[a:b].tolist(), *floats, counts[a:b].tolist(), nans[a:b].tolist())  # type: ignore[assignment]
+    return found, narrow
