@@ -29,7 +29,7 @@ from typing import Any
 from ._history_index import BLOCK, Column, KeyColumns
 from ._sampling import Accumulator
 
-__all__ = ["WIDE_BLOCKS", "WIDE_POINTS", "first_valid", "last_valid", "sample_blocks", "whole"]
+__all__ = ["WIDE_BLOCKS", "WIDE_POINTS", "dead_positions", "first_valid", "last_valid", "sample_blocks", "whole"]
 
 WIDE_BLOCKS = 2  # a bucket averages at least this many blocks ...
 WIDE_POINTS = 16_384  # ... and the key has at least this many points in range: whole blocks at edges
@@ -66,7 +66,7 @@ def sample_blocks(axis: Column, columns: KeyColumns, accumulator: Accumulator, d
     allows. False, with nothing done, when the buckets are too narrow: the caller takes the exact
     path. ``block_stats(a, b)`` gives min, max and NaN count of the blocks ``[a, b)``."""
     samples, lo, hi = accumulator.samples, accumulator.start, accumulator.stop
-    dead = _dead_positions(columns, dead_rows, first, end)
+    dead = dead_positions(columns, dead_rows, first, end)
     points = end - first - len(dead)
     if hi <= lo or points < WIDE_POINTS or points < WIDE_BLOCKS * BLOCK * samples:
         return False
@@ -172,7 +172,7 @@ def _merge(bucket: list[Any], item: list[Any]) -> None:
     bucket[2] = item[2]
 
 
-def _dead_positions(columns: KeyColumns, dead_rows: Sequence[int], first: int, end: int) -> list[int]:
+def dead_positions(columns: KeyColumns, dead_rows: Sequence[int], first: int, end: int) -> list[int]:
     """The key's positions in ``[first, end)`` whose row a later row replaced, sorted."""
     out = []
     for row in dead_rows:

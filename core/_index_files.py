@@ -131,10 +131,10 @@ class ColumnFile(Lazy):
             return values
         with open(self.path, "rb") as handle:
             handle.seek(a * values.itemsize)
-            data = handle.read((b - a) * values.itemsize)
-        if len(data) != (b - a) * values.itemsize:
-            raise IndexDamaged(f"{self.path} is shorter than its index says")
-        values.frombytes(data)
+            try:
+                values.fromfile(handle, b - a)  # straight into the array (one copy, not two)
+            except EOFError:
+                raise IndexDamaged(f"{self.path} is shorter than its index says") from None
         return values
 
 

@@ -7,7 +7,8 @@ rollup per block of 32 values. Narrower ones are exact: the bucket edges are fou
 each bucket's min/max/NaN count is read from the rollups (blocks of 32 and 1,024 values), so the cost
 depends on the number of buckets, not of points. Anything else (an axis that goes back, ``x`` a
 metric) walks the key's columns point by point, still without parsing JSON. Exact buckets follow
-``_sampling``'s rules: the same buckets, exactly, as ``sample_rows`` over the rows.
+``_sampling``'s rules: the same buckets, exactly, as ``sample_rows`` over the rows. With numpy
+installed (the ``server`` extra), ``_sampling_numpy`` computes the same buckets along a growing axis.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ._block_sampling import first_valid, last_valid, sample_blocks, whole
+from ._block_sampling import dead_positions, first_valid, last_valid, sample_blocks, whole
 from ._history_index import AXES, BLOCK, Column, IndexState, KeyColumns
 from ._sampling import Accumulator, bucket_index, empty_series
+from ._sampling_numpy import numpy_or_none, sample_sorted_numpy
 from ._store import SampledSeries
 
 __all__ = ["sample_index"]
@@ -258,6 +260,10 @@ def _sample_sorted(axis: Column, columns: KeyColumns, accumulator: Accumulator, 
     first = columns.position_of_row(axis.bisect_left(lo))
     end = columns.position_of_row(axis.bisect_right(hi))
     if first >= end:
+        return
+    np = numpy_or_none()
+    if np is not None:  # the same buckets, computed by numpy
+        sample_sorted_numpy(np, axis, columns, accumulator, dead_positions(columns, dead.rows, first, end), first, end)
         return
     if sample_blocks(axis, columns, accumulator, dead.rows, first, end, lambda a, b: _range(columns, 1, a, b)):
         return

@@ -65,13 +65,14 @@ def empty_series(key: str, x_key: str, start: float | None, stop: float | None) 
 class Accumulator:
     """Folds the points of one key, in written order, into buckets."""
 
-    __slots__ = ("start", "stop", "samples", "buckets", "total")
+    __slots__ = ("start", "stop", "samples", "buckets", "total", "columns")
 
     def __init__(self, start: float, stop: float, samples: int) -> None:
         self.start, self.stop, self.samples = start, stop, samples
         # bucket -> [x, first, last, min, max, count, nan]
         self.buckets: dict[int, list[Any]] = {}
         self.total = 0
+        self.columns: list[list[Any]] | None = None  # or every bucket at once: x, first, ... nan (in bucket order)
 
     def add(self, x: float, y: float) -> None:
         """One point; the caller has checked ``start <= x <= stop``."""
@@ -104,10 +105,11 @@ class Accumulator:
         series = empty_series(key, x_key, self.start, self.stop)
         series["total"] = self.total
         buckets = self.buckets
-        if buckets:
-            columns = zip(*[buckets[index] for index in sorted(buckets)])
-            for name, column in zip(("x", "first", "last", "min", "max", "count", "nan"), columns):
-                series[name] = list(column)  # type: ignore[literal-required]
+        columns = self.columns
+        if columns is None and buckets:
+            columns = [list(column) for column in zip(*[buckets[index] for index in sorted(buckets)])]
+        for name, column in zip(("x", "first", "last", "min", "max", "count", "nan"), columns or ()):
+            series[name] = column  # type: ignore[literal-required]
         return series
 
 

@@ -6,16 +6,29 @@ are exactly the rows' buckets."""
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from block_rule import sample_by_rule
 from protocol_cases import make_run
+from test_history_index import _history
 
 import trackkit
+from trackkit import _sampling_numpy
 from trackkit.testing import MemoryStore
 
 N = 100_000
+
+
+@pytest.fixture(params=["numpy", "python"])
+def both_paths(request: Any) -> Iterator[str]:
+    """Each case with numpy's path (the UI server has numpy) and with the pure-Python one."""
+    _sampling_numpy.ENABLED = request.param == "numpy"
+    yield request.param
+    _sampling_numpy.ENABLED = True
 
 
 def _rows(n: int = N, spike_at: int = 54_321) -> list[dict[str, Any]]:
@@ -31,6 +44,7 @@ def _both(tmp_path: Path, rows: list[dict[str, Any]], close: bool = True) -> tup
     return (local if close else sink), memory
 
 
+@pytest.mark.usefixtures("both_paths")
 def test_a_long_run_takes_whole_blocks_and_keeps_its_spike(tmp_path: Path) -> None:
     """100,000 steps in 1,000 buckets: each bucket holds whole blocks of 32 points (a block across a
     bucket edge counts left of it), the counts add up to every point, and the spike is a bucket's max."""
@@ -49,6 +63,7 @@ def test_a_long_run_takes_whole_blocks_and_keeps_its_spike(tmp_path: Path) -> No
         assert got["x"][0] == rows[0][x] and got["first"][0] == rows[0]["loss"] and got["last"][-1] == rows[-1]["loss"]
 
 
+@pytest.mark.usefixtures("both_paths")
 def test_a_zoom_is_exact_at_its_edges_and_narrow_buckets_are_exact(tmp_path: Path) -> None:
     """start/stop inside blocks leave out exactly the points outside; a zoom narrow enough to show
     single points gives the rows' buckets exactly."""
@@ -63,6 +78,7 @@ def test_a_zoom_is_exact_at_its_edges_and_narrow_buckets_are_exact(tmp_path: Pat
         memory.sample_history("p", "r", ["loss"], samples=600, start=20_000, stop=30_000)  # 16 points a bucket: exact
 
 
+@pytest.mark.usefixtures("both_paths")
 def test_a_pause_a_dropped_checkpoint_and_nan_are_honoured(tmp_path: Path) -> None:
     """A block spread over many buckets (a pause in wall time) is split point by point; a checkpoint
     row that a later row replaced is left out; NaN is counted, never a min or max."""
@@ -83,6 +99,7 @@ def test_a_pause_a_dropped_checkpoint_and_nan_are_honoured(tmp_path: Path) -> No
     assert local.sample_history("p", "r", ["loss"], **narrow) == memory.sample_history("p", "r", ["loss"], **narrow)
 
 
+@pytest.mark.usefixtures("both_paths")
 def test_a_run_being_written_samples_like_a_closed_one(tmp_path: Path) -> None:
     """Rows not yet flushed to the index files (a live run) are bucketed by the same rule."""
     rows = _rows(51_000)
@@ -94,3 +111,25 @@ def test_a_run_being_written_samples_like_a_closed_one(tmp_path: Path) -> None:
     assert got == sample_by_rule(rows, memory.sample_history("p", "r", ["loss"], samples=300), "_step", 300)
     assert got["loss"]["total"] == 51_000
     live.close()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_numpy_and_python_give_the_same_buckets(tmp_path: Path, seed: int) -> None:
+    """Histories with gaps, repeated steps, NaN/inf/text and dropped checkpoints bucket alike with and
+    without numpy, wide and narrow, zoomed or not."""
+    rows = _history(seed, 40_000)
+    store = trackkit.LocalStore(tmp_path / "s")
+    make_run(store, "p", "r", rows=rows)
+    rng = random.Random(seed)
+    for _ in range(6):
+        x = rng.choice(["_step", "_timestamp"])
+        samples = rng.choice([1, 7, 100, 600, 1000])
+        start = rng.choice([None, rng.uniform(0, 20_000) if x == "_step" else 1000 + rng.uniform(0, 5000)])
+        stop = None if start is None else start + rng.uniform(0, 20_000)
+        answers = []
+        for enabled in (True, False):
+            _sampling_numpy.ENABLED = enabled
+            answers.append(trackkit.LocalStore(tmp_path / "s").sample_history(
+                "p", "r", ["loss", "acc"], x=x, samples=samples, start=start, stop=stop))
+        _sampling_numpy.ENABLED = True
+        assert answers[0] == answers[1], (x, samples, start, stop)
