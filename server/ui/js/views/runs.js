@@ -22,6 +22,15 @@ const LIVE_MS = 2000;
 /** Group mode groups at most this many runs (the store pages them in one query). */
 const MAX_GROUPED = 10000;
 
+/** The runs table's box gets class "wide" while the table overflows it sideways: then the tick, state and
+ * name columns stick to the left edge (app.css). One resize listener for the box on screen. */
+let shownBox = null;
+function markWide(box) {
+  shownBox = box;
+  box.classList.toggle("wide", box.scrollWidth > box.clientWidth);
+}
+window.addEventListener("resize", () => shownBox && document.body.contains(shownBox) && markWide(shownBox));
+
 /** A group label back to the value it came from ("32" -> 32, "adam" -> "adam"). */
 function parseLabel(label) {
   try {
@@ -201,6 +210,7 @@ export async function runsView(root, route, nav) {
         formatValue(value));
       })));
     replace(tableBox, h("table", { class: "grid", id: "runs-table" }, h("thead", {}, head), h("tbody", {}, body)));
+    markWide(tableBox);
   }
 
   /** The column picker: every config and summary key of the page's runs, the shown ones ticked. */
