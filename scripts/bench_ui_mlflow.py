@@ -1,7 +1,11 @@
 """Time trackkit's web UI beside MLflow's UI on the same data, in headless Chromium (figures, not tests).
 
-    python scripts/bench_ui_mlflow.py             # 1,000 runs + 10 runs x 10,000 steps, 3 timed repeats
-    python scripts/bench_ui_mlflow.py --quick     # 200 runs + 10 runs x 2,000 steps, 1 timed repeat
+    python scripts/bench_ui_mlflow.py             # 1,000 runs + 10 runs x 10,000 steps, 3 timed repeats (~8 min)
+    python scripts/bench_ui_mlflow.py --quick     # 200 runs + 10 runs x 2,000 steps, 1 timed repeat (~4 min)
+
+Needs a Python with trackkit's ``server`` extra, Playwright for Python and ``mlflow`` (the dev venv plus
+``pip install mlflow==3.17.2``), and Chromium at /usr/bin/chromium. The times above are on 2 loaded cores;
+most of them is filling MLflow through its client and waiting for its server to start.
 
 Fills the same runs into a throwaway trackkit local store (``trackkit.init`` / ``log``) and into MLflow
 (its client's ``create_run`` / ``log_batch`` into SQLite, in a child process at the same time), at the
@@ -347,7 +351,7 @@ def main() -> int:
     parser.add_argument("--chart-runs", type=int, default=10)
     parser.add_argument("--steps", type=int, default=None, help="steps of each chart run (default 10,000; 2,000 with --quick)")
     parser.add_argument("--repeats", type=int, default=None, help="timed loads of each view (default 3; 1 with --quick)")
-    parser.add_argument("--quick", action="store_true", help="a small run for development, about two minutes")
+    parser.add_argument("--quick", action="store_true", help="a small run for development, a few minutes")
     parser.add_argument("--workdir", help="fill here (an empty folder) and keep it; default: a temporary folder, removed")
     parser.add_argument("--fill-mlflow", metavar="WORKDIR", help=argparse.SUPPRESS)  # the child that fills MLflow
     args = parser.parse_args()
