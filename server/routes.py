@@ -227,27 +227,50 @@ async def sample_many(request: Request) -> Response:
     if not (isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys)):
         raise ApiError(400, "bad_request", "keys must be a non-empty list of key names")
     args = _sample_args(body.get)
+    drop = _dropped_columns(body.get("fields"))
     store = _store(request)
 
     def collect() -> list[dict[str, Any]]:
-        from trackkit import RunNotFoundError
-
-        many = getattr(store, "sample_history_many", None)
-        if many is not None:  # every run in one pass over the database (PostgreSQL)
-            found = many([(project, run_id) for project, run_id in run_list], keys, **args)
-            return [{"project": project, "id": run_id, "series": series} if series is not None else
-                    {"project": project, "id": run_id, "series": {}, "error": f"no run {project}/{run_id} in {store.location}."}
-                    for (project, run_id), series in zip(run_list, found)]
-        out = []
-        for project, run_id in run_list:
-            try:
-                out.append({"project": project, "id": run_id,
-                            "series": store.sample_history(project, run_id, keys, **args)})
-            except RunNotFoundError as error:  # one deleted run does not spoil the chart of the others
-                out.append({"project": project, "id": run_id, "series": {}, "error": str(error)})
+        out = _sample_runs(store, run_list, keys, args)
+        if drop:  # a chart needs x, last, min and max: the other columns need not cross the wire
+            for run in out:
+                run["series"] = {key: {name: value for name, value in series.items() if name not in drop}
+                                 for key, series in run["series"].items()}
         return out
 
     return json_response({"runs": await run_in_threadpool(collect)})
+
+
+_COLUMNS = ("x", "first", "last", "min", "max", "count", "nan")
+
+
+def _dropped_columns(fields: Any) -> set[str]:
+    """``fields`` of a sample request: the bucket columns wanted (all when missing)."""
+    if fields is None:
+        return set()
+    if not (isinstance(fields, list) and all(f in _COLUMNS for f in fields)):
+        raise ApiError(400, "bad_request", f"fields must be a list of {', '.join(_COLUMNS)}")
+    return set(_COLUMNS) - set(fields)
+
+
+def _sample_runs(store: Any, run_list: list[list[str]], keys: list[str], args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each run's sampled series (an error entry for a run that is gone)."""
+    from trackkit import RunNotFoundError
+
+    many = getattr(store, "sample_history_many", None)
+    if many is not None:  # every run in one pass over the database (PostgreSQL)
+        found = many([(project, run_id) for project, run_id in run_list], keys, **args)
+        return [{"project": project, "id": run_id, "series": series} if series is not None else
+                {"project": project, "id": run_id, "series": {}, "error": f"no run {project}/{run_id} in {store.location}."}
+                for (project, run_id), series in zip(run_list, found)]
+    out = []
+    for project, run_id in run_list:
+        try:
+            out.append({"project": project, "id": run_id,
+                        "series": store.sample_history(project, run_id, keys, **args)})
+        except RunNotFoundError as error:  # one deleted run does not spoil the chart of the others
+            out.append({"project": project, "id": run_id, "series": {}, "error": str(error)})
+    return out
 
 
 async def history(request: Request) -> Response:

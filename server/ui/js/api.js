@@ -109,7 +109,7 @@ export const api = {
   editRun: (project, run, changes) => request("PATCH", runPath(project, run), changes),
   keys: (project, run) => request("GET", runPath(project, run) + "/keys"),
   keysMany: (runs) => request("POST", "/keys", { runs }),
-  sampleMany: (runs, keys, { x, samples, start, stop } = {}) => request("POST", "/sample", { runs, keys, x, samples, start, stop }),
+  sampleMany: (runs, keys, { x, samples, start, stop, fields } = {}) => request("POST", "/sample", { runs, keys, x, samples, start, stop, fields }),
   systemSample: (project, run, samples) => request("GET", runPath(project, run) + "/system/sample" + query({ samples })),
   importance: (project, metric, q) => request("GET", `/projects/${enc(project)}/importance` + query({ metric, q })),
   files: (project, run) => request("GET", runPath(project, run) + "/files"),
