@@ -72,9 +72,8 @@ def sample_sorted_numpy(np: Any, axis: Column, columns: KeyColumns, accumulator:
         ux = xs[positions]
         uv = vs[positions]
         _reduce(np, accumulator, _buckets(np, ux, lo, hi, samples), ux, uv, uv, uv, uv,
-                np.ones(len(positions), dtype=np.int64), np.isnan(uv).astype(np.int64), values, None)
+                np.ones(len(positions), dtype=np.int64), np.isnan(uv).astype(np.int64))
         return
-    nb = j1 - j0
     starts = np.arange(j0, j1, dtype=np.int64) * BLOCK - first  # block starts, relative to first
     bf = _buckets(np, xs[starts], lo, hi, samples)
     bl = _buckets(np, xs[starts + BLOCK - 1], lo, hi, samples)
@@ -118,23 +117,28 @@ def sample_sorted_numpy(np: Any, axis: Column, columns: KeyColumns, accumulator:
             np.concatenate([block_first, pv])[order], np.concatenate([block_last, pv])[order],
             np.concatenate([block_min, pv])[order], np.concatenate([block_max, pv])[order],
             np.concatenate([np.full(len(block_at), BLOCK, dtype=np.int64), np.ones(len(points), dtype=np.int64)])[order],
-            np.concatenate([nans, np.isnan(pv).astype(np.int64)])[order], values, nb)
+            np.concatenate([nans, np.isnan(pv).astype(np.int64)])[order])
 
 
 def _reduce(np: Any, accumulator: Accumulator, bucket: Any, x: Any, first: Any, last: Any, low: Any, high: Any,
-            count: Any, nan: Any, values: Any, _blocks: int | None) -> None:
+            count: Any, nan: Any) -> None:
     """Units (in written order, their buckets never going back) as the accumulator's buckets (it holds none yet)."""
     units = len(bucket)
     if not units:
         return
-    starts = np.flatnonzero(np.diff(bucket)) + 1
-    starts = np.concatenate([np.zeros(1, dtype=np.int64), starts])
-    index = np.arange(units, dtype=np.int64)
-    valid = ~np.isnan(first)
-    first_at = np.minimum.reduceat(np.where(valid, index, units), starts)
-    last_at = np.maximum.reduceat(np.where(~np.isnan(last), index, -1), starts)
+    starts = np.concatenate([np.zeros(1, dtype=np.int64), np.flatnonzero(bucket[1:] != bucket[:-1]) + 1])
     counts = np.add.reduceat(count, starts)
     nans = np.add.reduceat(nan, starts)
+    if not nans.any():  # no NaN anywhere (the usual case): plain ends, plain min/max
+        ends = np.concatenate([starts[1:], np.full(1, units, dtype=np.int64)]) - 1
+        accumulator.columns = [x[starts].tolist(), first[starts].tolist(), last[ends].tolist(),
+                               np.minimum.reduceat(low, starts).tolist(), np.maximum.reduceat(high, starts).tolist(),
+                               counts.tolist(), nans.tolist()]
+        accumulator.total = int(counts.sum())
+        return
+    index = np.arange(units, dtype=np.int64)
+    first_at = np.minimum.reduceat(np.where(np.isnan(first), units, index), starts)
+    last_at = np.maximum.reduceat(np.where(np.isnan(last), -1, index), starts)
     lows = np.fmin.reduceat(low, starts)
     highs = np.fmax.reduceat(high, starts)
     empty = first_at >= units
