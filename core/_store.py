@@ -213,7 +213,11 @@ class QueryStore(Protocol):
         skipped), equal-width over ``[start, stop]`` (default: the run's smallest and largest ``x``).
         Keys never logged are left out of the result; non-numeric values are skipped; a bad argument
         is a ``UsageError``. ``trackkit._sampling.sample_rows`` over the rows is the reference: every
-        store returns exactly what it returns."""
+        store returns exactly what it returns, except for wide buckets (the key has at least 16,384
+        points in range and a bucket averages at least two blocks of 32 points) on the local and
+        PostgreSQL stores: there a block of points across a bucket edge lands whole in the bucket of
+        its first point (a point at most in the bucket next to its own, counts still adding up, no value lost; see
+        ``trackkit._block_sampling``). Narrower buckets (a zoom, a short run) are exact."""
 
     def scan_system(self, project: str, run_id: str) -> Iterator[dict[str, Any]]:
         """The run's system-metrics rows (each with ``_timestamp``), in written order."""
