@@ -20,7 +20,8 @@ A run of 100,000 steps sampled at 1,000 buckets reads ~3,100 narrow rows and ~90
 
 The aggregates of every 256 blocks are also packed into one row of ``history_tiles`` (migration 005),
 repacked whenever one of its blocks is written or rebuilt: what ``_pg_tiles`` reads for charts of long
-runs with wide buckets (whole blocks at bucket edges); ``sample_step`` here is the exact path for the rest.
+runs with wide buckets (whole blocks at bucket edges) and, exactly, for narrower ones; ``sample_step`` here
+is the same exact result in one SQL statement (the fallback, and the reference the tests compare with).
 
 Blocks reflect the default view (dropped checkpoints and superseded rows left out): when ingest drops
 or supersedes points, the blocks over their seqs are rebuilt from ``history_points`` (and their tiles repacked).

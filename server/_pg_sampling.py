@@ -3,7 +3,8 @@ sampling range, then the buckets.
 
 Along ``_step`` (rows readers see by default) every key of every run is sampled from the rollups:
 long runs with wide buckets from the packed tiles (``_pg_tiles``, whole blocks at bucket edges), the
-others exactly by one statement over the blocks (``_pg_rollups``). The other axes (``_timestamp``, ``_runtime``, a metric) and
+others exactly from the tiles and the points of the blocks at bucket edges (``_pg_tiles``; one SQL
+statement over the blocks, ``_pg_rollups.sample_step``, as a fallback). The other axes (``_timestamp``, ``_runtime``, a metric) and
 ``include_superseded=True`` keep the exact per-point path of ``_pg_history``, one statement per key.
 """
 
@@ -94,9 +95,9 @@ def sample_runs(conn: Any, run_pks: Sequence[int], keys: Sequence[str], x: str, 
                 _fill(series, _columns(buckets))
     if targets:
         found: dict[int, Sequence[list[Any]]] = {}
-        wide, narrow = sample_tiles(conn, targets, samples)  # wide buckets: whole blocks from the tiles
+        wide, narrow = sample_tiles(conn, targets, samples)  # whole blocks at edges of wide buckets; narrow ones exact
         found.update(wide)
-        if narrow:  # the others exactly, from the blocks and their points
+        if narrow:  # only when a block's arrays were not as expected: exactly, in SQL
             exact = sample_step(conn, [targets[index] for index in narrow], samples)
             found.update({index: _columns(exact[n]) for n, index in enumerate(narrow)})
         for index, series in enumerate(pending):

@@ -12,9 +12,15 @@ point can land in the bucket next to its own, never further, and only when its b
 edge (at most ``BLOCK - 1`` points per edge). Counts still add up to the points in range; every
 value still lands in a bucket, so a spike is never hidden; a bucket's ``x``/``first``/``last`` are
 taken in written order as ever. Blocks across ``start``/``stop`` or spread over more buckets
-(steps out of order) are split point by point, exactly. Narrower buckets (small runs, zoomed
-ranges) keep the exact path of ``_pg_rollups.sample_step``: there the result is exactly
-``trackkit._sampling.sample_rows``'s, as on the local store.
+(steps out of order) are split point by point, exactly.
+
+Narrower buckets (small runs, zoomed ranges) are exact: the result of ``_pg_rollups.sample_step``,
+so ``trackkit._sampling.sample_rows``'s, as on the local store, computed here from the same tiles. A
+block whose steps all fall in one bucket inside ``[start, stop]`` stands for its points; the points of
+the others are read from their blocks' arrays in binary, straight into numpy (a zoom of 100 runs at
+1,000 buckets over 10,000 steps: ~31,000 array rows, ~1,000,000 points), and every part is folded in
+written order. ``sample_step`` (one SQL statement) remains as the fallback when the arrays are not as
+ingest writes them.
 """
 
 from __future__ import annotations
@@ -41,6 +47,16 @@ JOIN history_tiles h ON h.run_pk = t.run_pk AND h.key_id = t.key_id
 WHERE h.step_hi::float8 >= t.lo AND h.step_lo::float8 <= t.hi
 ORDER BY t.tag, h.tile
 """
+
+# The points of the blocks an exact (narrow) bucketing splits: steps and values as binary arrays
+# (array_send: a 20-byte header for one dimension, then each element as its length and its 8 bytes).
+_ARRAYS = """
+SELECT u.tag, u.block, array_send(a.steps), array_send(a.vals)
+FROM unnest(%(tags)s::text::int[], %(runs)s::text::bigint[], %(keys)s::text::int[], %(blocks)s::text::bigint[])
+    AS u(tag, run_pk, key_id, block)
+JOIN history_block_points a ON a.run_pk = u.run_pk AND a.key_id = u.key_id AND a.block = u.block
+"""
+_ELEMENT = [("size", ">i4"), ("value", ">i8")]  # float8 elements are read as their bits, then viewed
 
 _POINTS = """
 SELECT u.tag, u.block, a.steps, a.vals
@@ -113,9 +129,15 @@ def sample_tiles(conn: Any, targets: Sequence[tuple[int, int, float, float]],
     is_wide = (points >= WIDE_POINTS) & (points >= WIDE_BLOCKS * BLOCK * samples)
     narrow = np.flatnonzero(~is_wide).tolist()
     keep = inside & is_wide[tag]
-    if not keep.any():
-        return {}, narrow
     low_bucket = _bucket(np, step_lo, lo, hi, samples)
+    found: dict[int, Columns] = {}
+    if narrow:  # exact buckets: whole blocks within one bucket, the points of the others
+        exact = _exact(np, conn, targets, samples, blocks, tag, lo, hi, low_bucket, inside & ~is_wide[tag])
+        if exact is not None:
+            found.update(_hand_over(np, *exact, narrow, samples))
+            narrow = []
+    if not keep.any():
+        return found, narrow
     whole = keep & (step_lo >= lo) & (step_hi <= hi) & (_bucket(np, step_hi, lo, hi, samples) - low_bucket <= 1)
     cut = keep & ~whole
     x = blocks["x"].astype(np.float64)
@@ -146,13 +168,98 @@ def sample_tiles(conn: Any, targets: Sequence[tuple[int, int, float, float]],
         by_group = np.lexsort((parts["order"], group))  # each bucket in written order
         parts = {name: column[by_group] for name, column in parts.items()}
     groups, columns = _reduce(np, parts)
+    found.update(_hand_over(np, groups, columns, np.flatnonzero(is_wide).tolist(), samples))
+    return found, narrow
+
+
+def _hand_over(np: Any, groups: Any, columns: tuple[Any, ...], wanted: list[int], samples: int) -> dict[int, Columns]:
+    """The bucket columns of ``_reduce`` split by target (positions ``wanted``), as lists."""
     x, first, last, low, high, counts, nans = columns
     gaps = bool(np.isnan(first).any() or np.isnan(low).any())  # a bucket without a value (NaN only)
-    wide = np.flatnonzero(is_wide).tolist()
-    bounds = np.searchsorted(groups, [t * samples for t in wide] + [len(targets) * samples]).tolist()
+    starts = np.searchsorted(groups, [t * samples for t in wanted]).tolist()
+    stops = np.searchsorted(groups, [(t + 1) * samples for t in wanted]).tolist()
     found: dict[int, Columns] = {}
-    for n, t in enumerate(wide):
-        a, b = bounds[n], bounds[n + 1]
+    for t, a, b in zip(wanted, starts, stops):
         floats = [(_floats(np, c[a:b]) if gaps else c[a:b].tolist()) for c in (first, last, low, high)]
         found[t] = (x[a:b].tolist(), *floats, counts[a:b].tolist(), nans[a:b].tolist())  # type: ignore[assignment]
-    return found, narrow
+    return found
+
+
+def _literal(column: Any) -> str:
+    """An array of integers as a PostgreSQL array literal (much quicker to send than a list adapted item by item)."""
+    return "{" + ",".join(map(str, column.tolist())) + "}"
+
+
+def _exact(np: Any, conn: Any, targets: Sequence[tuple[int, int, float, float]], samples: int, blocks: Any, tag: Any,
+           lo: Any, hi: Any, low_bucket: Any, keep: Any) -> tuple[Any, tuple[Any, ...]] | None:
+    """Exact buckets of the blocks ``keep`` (narrow targets), as ``_reduce`` gives them: the result of
+    ``_pg_rollups.sample_step`` (so ``sample_rows``'s), computed in numpy. A block whose steps all fall
+    in one bucket inside ``[start, stop]`` stands for its points; the others are read point by point
+    from their arrays (binary, straight into numpy). None when the arrays are not as expected (the caller
+    falls back to ``sample_step``)."""
+    step_lo, step_hi = blocks["step_lo"].astype(np.float64), blocks["step_hi"].astype(np.float64)
+    whole = keep & (step_lo >= lo) & (step_hi <= hi) & (_bucket(np, step_hi, lo, hi, samples) == low_bucket)
+    kept = np.flatnonzero(keep)
+    cut = ~whole[kept]  # among the kept blocks, in (target, block) order
+    parts = np.ones(len(kept), dtype=np.int64)
+    steps = values = np.empty(0)
+    if cut.any():
+        wanted = kept[cut]
+        wanted_tags = tag[wanted]
+        numbers = blocks["block"][wanted].astype(np.int64)
+        with conn.cursor(binary=True) as cursor:
+            run_of = np.array([t[0] for t in targets], dtype=np.int64)
+            key_of = np.array([t[1] for t in targets], dtype=np.int64)
+            found = cursor.execute(_ARRAYS, {  # array literals: ~30,000 numbers each
+                "tags": _literal(wanted_tags), "runs": _literal(run_of[wanted_tags]),
+                "keys": _literal(key_of[wanted_tags]), "blocks": _literal(numbers)}).fetchall()
+        got_tags = np.array([row[0] for row in found], dtype=np.int64)
+        got_blocks = np.array([row[1] for row in found], dtype=np.int64)
+        if len(found) != len(wanted):
+            return None
+        if not (np.array_equal(got_tags, wanted_tags) and np.array_equal(got_blocks, numbers)):  # in wanted order
+            order = np.lexsort((got_blocks, got_tags))
+            if not (np.array_equal(got_tags[order], wanted_tags) and np.array_equal(got_blocks[order], numbers)):
+                return None
+            found = [found[i] for i in order.tolist()]
+        lengths = np.array([len(row[2]) for row in found], dtype=np.int64)
+        if not np.array_equal(lengths, [len(row[3]) for row in found]) or (lengths <= 20).any():
+            return None  # every block split here has points
+        element = np.dtype(_ELEMENT)
+        step_records = np.frombuffer(b"".join([row[2][20:] for row in found]), dtype=element)
+        value_records = np.frombuffer(b"".join([row[3][20:] for row in found]), dtype=element)
+        sizes = (lengths - 20) // element.itemsize
+        if len(step_records) != sizes.sum() or len(value_records) != len(step_records) or not (
+                (step_records["size"] == 8).all() and (value_records["size"] == 8).all()):
+            return None  # a NULL element or another layout: not what ingest writes
+        steps = step_records["value"].astype(np.float64)
+        values = value_records["value"].astype(np.int64).view(np.float64)
+        inside = (steps >= np.repeat(lo[wanted], sizes)) & (steps <= np.repeat(hi[wanted], sizes))
+        if not inside.all():  # points of blocks across start or stop
+            sizes = np.add.reduceat(inside.astype(np.int64), np.cumsum(sizes) - sizes)
+            steps, values = steps[inside], values[inside]
+        parts[cut] = sizes
+    is_point = np.repeat(cut, parts)
+    source = np.repeat(kept, parts)  # the block of each part
+    group = low_bucket[source]
+    x, first, last = blocks["x"][source].astype(np.float64), blocks["first"][source], blocks["last"][source]
+    low, high = blocks["low"][source], blocks["high"][source]
+    count, nan = blocks["count"][source].astype(np.int64), blocks["nan"][source].astype(np.int64)
+    if len(steps):
+        x[is_point] = steps
+        for column in (first, last, low, high):
+            column[is_point] = values
+        count[is_point] = 1
+        nan[is_point] = np.isnan(values)
+        point_source = source[is_point]
+        group[is_point] = _bucket(np, steps, lo[point_source], hi[point_source], samples)
+    group += tag[source] * samples
+    columns = {"group": group, "x": x, "first": first, "last": last, "low": low, "high": high, "count": count, "nan": nan}
+    if not len(group):
+        empty = np.empty(0)
+        return np.empty(0, dtype=np.int64), (empty, empty, empty, empty, empty, empty.astype(np.int64),
+                                             empty.astype(np.int64))
+    if (np.diff(group) < 0).any():  # steps went back: each bucket still in written order
+        by_group = np.argsort(group, kind="stable")
+        columns = {name: column[by_group] for name, column in columns.items()}
+    return _reduce(np, columns)

@@ -166,3 +166,41 @@ def test_databases_from_version_4_get_their_tiles(make_database: Any) -> None:
         _check_wide(after["loss"], resolve_history(copy.deepcopy(rows)), 200)
     finally:
         store.close()
+
+
+def test_narrow_buckets_of_many_runs_are_exactly_the_sql_path(pg_store: Any, project: str) -> None:
+    """Zoomed (narrow) buckets of several runs at once, bucketed from the tiles and the blocks' arrays:
+    the same columns as the exact SQL statement over the blocks (``sample_step``) and as ``sample_rows``,
+    for ranges that cut blocks, steps logged twice, NaN-only stretches and a range with no point."""
+    from trackkit.server._pg_rollups import sample_step
+    from trackkit.server._pg_sampling import _columns
+    from trackkit.server._pg_tiles import sample_tiles
+
+    runs = {"plain": _rows(6), "twice": _rows(7), "nan": _rows(8)}
+    again = [row for row in runs["twice"] if 3000 <= row["_step"] < 4000]
+    at = next(n for n, row in enumerate(runs["twice"]) if row["_step"] >= 9000)
+    runs["twice"] = runs["twice"][:at] + [{**row, "loss": row["loss"] + 0.5} for row in again] + runs["twice"][at:]
+    for row in runs["nan"]:
+        if 2000 <= row["_step"] < 2500:
+            row["loss"] = NAN
+    for name, rows in runs.items():
+        _write(pg_store, project, name, rows)
+    ranges = [(1000, 0, 10_000), (997, 3000.5, 9000.5), (250, 2100, 2400), (40, 40_000, 50_000), (2000, 0, 24_000)]
+    with pg_store.pool.connection() as conn:
+        pks = {name: conn.execute("SELECT pk FROM runs WHERE project = %s AND run_id = %s", (project, name)).fetchone()[0]
+               for name in runs}
+        keys = {name: conn.execute("SELECT key_id FROM history_keys WHERE run_pk = %s AND key = 'loss'",
+                                   (pks[name],)).fetchone()[0] for name in runs}
+        for samples, start, stop in ranges:
+            targets = [(pks[name], keys[name], float(start), float(stop)) for name in runs]
+            got, narrow = sample_tiles(conn, targets, samples)
+            assert narrow == []  # no fallback: every target bucketed in numpy
+            expected = sample_step(conn, targets, samples)
+            for n in range(len(targets)):
+                assert _same([list(c) for c in got[n]], _columns(expected[n])), (samples, start, stop, n)
+    for samples, start, stop in ranges:
+        many = pg_store.sample_history_many([(project, name) for name in runs], ["loss"], samples=samples,
+                                            start=start, stop=stop)
+        for name, found in zip(runs, many):
+            want = sample_rows(resolve_history(copy.deepcopy(runs[name])), ["loss"], "_step", samples, start, stop)
+            assert _same(dict(found["loss"]), dict(want["loss"])), (name, samples, start, stop)
