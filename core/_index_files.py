@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -342,29 +343,52 @@ class IndexCache:
 
     def __init__(self, size: int = 512, max_bytes: int = 256 << 20) -> None:
         self.size, self.max_bytes = size, max_bytes
-        self._entries: dict[str, tuple[tuple[Any, ...], IndexState | None]] = {}
+        # run dir -> (stat key, index, its loaded bytes as last counted in ``_bytes``)
+        self._entries: dict[str, tuple[tuple[Any, ...], IndexState | None, int]] = {}
+        self._bytes = 0  # the sum of the counted bytes: kept as entries come and go, not summed per call
+        self._lock = threading.Lock()
 
     def get(self, run_dir: str, persist: Callable[[], bool]) -> IndexState | None:
         """The run's index; ``persist()`` says whether nobody writes the run (then a missing or
         stale index is written back)."""
         key = (_stat_key(os.path.join(run_dir, "history.jsonl")), _stat_key(os.path.join(run_dir, INDEX_DIR, "meta.json")))
-        cached = self._entries.pop(run_dir, None)
+        with self._lock:  # the server reads runs from several threads: the count stays exact
+            self._recount_last()  # columns are read after ``get`` returns: count what the last one read since
+            cached = self._entries.pop(run_dir, None)
+            if cached is not None:
+                self._bytes -= cached[2]
         if cached is not None and cached[0] == key and key[0] is not None:
             state = cached[1]
         else:
             state = load_index(run_dir, persist=persist())  # covers at least what ``key`` saw
-        self._entries[run_dir] = (key, state)  # most recently used last
-        while len(self._entries) > self.size or (len(self._entries) > 1 and self._bytes() > self.max_bytes):
-            self._entries.pop(next(iter(self._entries)))
+        counted = state.loaded[0] if state is not None else 0
+        with self._lock:
+            replaced = self._entries.pop(run_dir, None)  # another thread's, meanwhile
+            if replaced is not None:
+                self._bytes -= replaced[2]
+            self._entries[run_dir] = (key, state, counted)  # most recently used last
+            self._bytes += counted
+            while len(self._entries) > self.size or (len(self._entries) > 1 and self._bytes > self.max_bytes):
+                self._bytes -= self._entries.pop(next(iter(self._entries)))[2]
         return state
 
-    def _bytes(self) -> int:
-        return sum(state.loaded[0] for _, state in self._entries.values() if state is not None)
+    def _recount_last(self) -> None:
+        """Update the most recently used entry's count (the one whose columns were read last)."""
+        if not self._entries:
+            return
+        run_dir = next(reversed(self._entries))
+        key, state, counted = self._entries[run_dir]
+        if state is not None and state.loaded[0] != counted:
+            self._entries[run_dir] = (key, state, state.loaded[0])
+            self._bytes += state.loaded[0] - counted
 
     def forget(self, run_dir: str, *, discard: bool) -> None:
         """Drop a run's index from the cache; with ``discard`` (nobody writes the run) remove its
         files too, so the next read rebuilds them."""
-        self._entries.pop(run_dir, None)
+        with self._lock:
+            dropped = self._entries.pop(run_dir, None)
+            if dropped is not None:
+                self._bytes -= dropped[2]
         if discard:
             index_dir = os.path.join(run_dir, INDEX_DIR)
             try:
