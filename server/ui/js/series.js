@@ -31,6 +31,8 @@ export function chartColumns(runs, options = {}) {
   // keepEmpty (a zoom): every run keeps its columns, so the chart's series stay as they are
   const present = options.keepEmpty ? runs.map((r) => (r.series ? r : { ...r, series: empty }))
     : runs.filter((r) => r.series && r.series.x && r.series.x.length);
+  const shared = sharedX(present);
+  if (shared) return alignedColumns(present, shared, smoothing, options.log);
   const xs = new Set();
   for (const r of present) for (const x of r.series.x) xs.add(x);
   const x = Array.from(xs).sort((a, b) => a - b);
@@ -53,6 +55,44 @@ export function chartColumns(runs, options = {}) {
     drawn += s.x.length;
     total += s.total || 0;
     for (const c of cols) data.push(options.log ? forLog(c) : c);
+  }
+  return { data, runs: present.map((r) => r.id), drawn, total };
+}
+
+/** The x column every non-empty run has (buckets of one range over runs logged at the same steps: the
+ * usual chart and every zoom), or null when they differ. */
+function sharedX(present) {
+  let x = null;
+  for (const r of present) {
+    const rx = r.series.x;
+    if (!rx.length) continue;
+    if (x === null) { x = rx; continue; }
+    if (rx === x) continue;
+    if (rx.length !== x.length) return null;
+    for (let i = 0; i < rx.length; i++) if (rx[i] !== x[i]) return null;
+  }
+  return x;
+}
+
+/** chartColumns when the runs share one x column: each run's columns are its own, with no merge (the
+ * same output as the general path; the smoothed column is the raw one itself when smoothing is 0). */
+function alignedColumns(present, x, smoothing, log) {
+  const data = [x.slice()];
+  let drawn = 0;
+  let total = 0;
+  for (const r of present) {
+    const s = r.series;
+    let cols;
+    if (s.x.length) {
+      const raw = s.last.map(finiteOrNull);
+      cols = [raw, smoothing ? ema(raw, smoothing) : raw, s.min.map(finiteOrNull), s.max.map(finiteOrNull)];
+    } else { // a run with no point in a zoomed range: columns of holes
+      const holes = new Array(x.length).fill(undefined);
+      cols = [holes, holes, holes, holes];
+    }
+    drawn += s.x.length;
+    total += s.total || 0;
+    for (const c of cols) data.push(log ? forLog(c) : c);
   }
   return { data, runs: present.map((r) => r.id), drawn, total };
 }

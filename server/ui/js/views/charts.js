@@ -267,22 +267,27 @@ export class ChartPanel {
       axes: [{ stroke: fg, grid: { stroke: gridColour, width: 1 }, ticks: { stroke: gridColour }, label: X_TITLES[this.xKey()] || this.xKey(),
         labelSize: 18, labelFont: "12px system-ui, sans-serif" },
         { stroke: fg, grid: { stroke: gridColour, width: 1 }, ticks: { stroke: gridColour }, size: 60 }],
-      series, bands, cursor: { drag: { x: true, y: false } },
+      // a drag selects a range; the chart zooms once its finer buckets are here (setScale: false spares a
+      // redraw of the stretched coarse buckets that the answer replaces at once)
+      series, bands, cursor: { drag: { x: true, y: false, setScale: false } },
       hooks: {
-        setCursor: [(u) => this.hover(u, hover, chart.shaped, names, colours, smoothing)],
+        setCursor: [(u) => this.hover(u, chart, names, colours, smoothing)],
         setSelect: [(u) => {
           if (u.select.width < 2) return;
           const lo = u.posToVal(u.select.left, "x");
           const hi = u.posToVal(u.select.left + u.select.width, "x");
-          this.zoom(chart, metric, lo, hi);
+          u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+          this.zoom(chart, metric, lo, hi).catch(() => stretch(chart, lo, hi));
         }],
       },
     };
+    chart.hoverBox = hover;
     chart.plot = new window.uPlot(opts, shaped.data, plotBox);
-    this.legend(hover, shaped, names, colours);
+    this.legend(chart, names, colours);
     // double click: back to the whole range (the buckets of the full run)
     chart.plot.over.addEventListener("dblclick", () => {
       chart.zoomed = false;
+      chart.hoverShaped = null;
       chart.plot.setData(chart.shaped.data);
       registry[metric] = { ...registry[metric], zoom: null };
     });
@@ -304,10 +309,16 @@ export class ChartPanel {
     }
     const drawn = new Set(chart.shaped.runs);
     const shaped = chartColumns(byRun.filter((r) => drawn.has(r.id)), { smoothing, log, keepEmpty: true });
-    if (JSON.stringify(shaped.runs) !== JSON.stringify(chart.shaped.runs) || !shaped.data[0].length) return;
+    if (JSON.stringify(shaped.runs) !== JSON.stringify(chart.shaped.runs) || !shaped.data[0].length) {
+      stretch(chart, lo, hi); // nothing finer to draw: the buckets already drawn, stretched
+      return;
+    }
     chart.zoomed = true;
-    chart.plot.setData(shaped.data, false);
-    chart.plot.setScale("x", { min: lo, max: hi });
+    chart.hoverShaped = shaped;
+    chart.plot.batch(() => {
+      chart.plot.setData(shaped.data, false);
+      chart.plot.setScale("x", { min: lo, max: hi });
+    });
     await Promise.resolve();
     debug.zoomTiming = { fetch: fetched - began, draw: performance.now() - fetched };
     chart.points.textContent = pointsLabel(shaped.drawn, shaped.total) + " in the zoomed range";
@@ -353,34 +364,66 @@ export class ChartPanel {
     return this.load(true);
   }
 
-  hover(u, box, shaped, names, colours, smoothing) {
+  /** The hover box: every run's value at the cursor's x. Its rows are made once per chart and then only
+   * take new text (a mouse move over 100 runs changes 100 text nodes, it builds no elements). */
+  hover(u, chart, names, colours, smoothing) {
     const idx = u.cursor.idx;
-    if (idx === null || idx === undefined) { this.legend(box, shaped, names, colours); return; }
-    const rows = [h("div", { class: "hover-x" }, `${this.xKey()} = ${formatValue(shaped.data[0][idx])}`)];
+    const box = chart.hoverBox;
+    if (idx === null || idx === undefined) { this.legend(chart, names, colours); return; }
+    const shaped = chart.hoverShaped || chart.shaped;
+    if (!chart.hoverRows || chart.hoverRows.shaped !== chart.shaped) {
+      const rows = chart.shaped.runs.map((id) => {
+        const swatch = h("span", { class: "swatch" });
+        swatch.style.background = colours.get(id); // CSSOM, which the CSP allows (no style attributes)
+        const text = document.createTextNode("");
+        return { row: h("div", { class: "hover-run" }, swatch, text), text };
+      });
+      chart.hoverRows = { shaped: chart.shaped, head: h("div", { class: "hover-x" }), rows };
+    }
+    const { head, rows } = chart.hoverRows;
+    head.textContent = `${this.xKey()} = ${formatValue(shaped.data[0][idx])}`;
+    const shown = [head];
     shaped.runs.forEach((id, i) => {
       const base = 1 + i * 4;
       const value = shaped.data[base + (smoothing ? 1 : 0)][idx];
-      if (value === null || value === undefined) return;
+      if (value === null || value === undefined || !rows[i]) return;
       const lo = shaped.data[base + 2][idx];
       const hi = shaped.data[base + 3][idx];
       const range = lo !== hi && lo !== null ? ` [${formatValue(lo)} … ${formatValue(hi)}]` : "";
-      const swatch = h("span", { class: "swatch" });
-      swatch.style.background = colours.get(id); // CSSOM, which the CSP allows (no style attributes)
-      rows.push(h("div", { class: "hover-run" }, swatch, `${names.get(id)}: ${formatValue(value)}${range}`));
+      const text = `${names.get(id)}: ${formatValue(value)}${range}`;
+      if (rows[i].text.data !== text) rows[i].text.data = text;
+      shown.push(rows[i].row);
     });
-    replace(box, rows);
+    if (!sameChildren(box, shown)) box.replaceChildren(...shown);
+    chart.legendShown = false;
   }
 
   /** Away from the cursor, the box is the chart's legend: each line's colour and run (or group). */
-  legend(box, shaped, names, colours) {
+  legend(chart, names, colours) {
+    const shaped = chart.shaped;
+    if (chart.legendShown && chart.legendOf === shaped.runs) return;
     const items = shaped.runs.slice(0, LEGEND_MAX).map((id) => {
       const swatch = h("span", { class: "swatch" });
       swatch.style.background = colours.get(id);
       return h("span", { class: "legend-run" }, swatch, names.get(id) || id);
     });
     if (shaped.runs.length > LEGEND_MAX) items.push(h("span", { class: "legend-run" }, `+${shaped.runs.length - LEGEND_MAX} more`));
-    replace(box, h("div", { class: "legend" }, items));
+    replace(chart.hoverBox, h("div", { class: "legend" }, items));
+    chart.legendShown = true;
+    chart.legendOf = shaped.runs;
   }
+}
+
+/** Zoom a chart to [lo, hi] with the buckets it has (what uPlot's own drag zoom does). */
+function stretch(chart, lo, hi) {
+  if (chart.plot) chart.plot.setScale("x", { min: lo, max: hi });
+}
+
+function sameChildren(box, nodes) {
+  const children = box.childNodes;
+  if (children.length !== nodes.length) return false;
+  for (let i = 0; i < nodes.length; i++) if (children[i] !== nodes[i]) return false;
+  return true;
 }
 
 /** The run's system metrics (CPU, memory, disk, network ...) along wall time, drawn like the metrics. */
@@ -394,7 +437,9 @@ export class SystemChartPanel extends ChartPanel {
     return "_timestamp";
   }
 
-  async zoom() {} // system rows have no finer buckets to fetch here; uPlot's zoom stretches what is drawn
+  async zoom(chart, metric, lo, hi) { // system rows have no finer buckets to fetch here: stretch what is drawn
+    stretch(chart, lo, hi);
+  }
 
   async load() {
     const token = (this.token = {});
