@@ -86,7 +86,9 @@ def app_factory() -> Any:
     from .app import create_app
     from .auth import auth_hook, token_store_for
     from .ingest import ingest_routes, ingest_store_for
+    from .ui_command import warm_up
 
+    warm_up()  # numpy for the chart queries, imported while the worker starts
     store = open_server_store(os.environ.get(_ENV_STORE) or None, os.environ.get(_ENV_FILES) or None, migrate=False)
     app = create_app(store, auth=auth_hook(token_store_for(store)), extra_routes=ingest_routes(),
                      max_body_bytes=MAX_BODY_BYTES, ui=os.environ.get("TRACKKIT_SERVER_UI", "1") == "1")

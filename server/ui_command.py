@@ -12,7 +12,7 @@ import socket
 import sys
 from typing import Any
 
-__all__ = ["DEFAULT_PORT", "add_arguments", "free_port", "main_ui", "open_store"]
+__all__ = ["DEFAULT_PORT", "add_arguments", "free_port", "main_ui", "open_store", "warm_up"]
 
 DEFAULT_PORT = 8787
 HOST = "127.0.0.1"
@@ -53,12 +53,28 @@ def open_store(location: str | None, dir: str | None = None) -> Any:
     return trackkit.Api(location or dir).store  # the default folder, as every command finds it
 
 
+def warm_up() -> None:
+    """Import numpy (the charts' sampling, ~0.1-0.3 s) in a background thread while the server starts,
+    so the first chart does not wait for it. Without numpy there is nothing to do."""
+    import threading
+
+    def load() -> None:
+        try:
+            from trackkit._sampling_numpy import numpy_or_none
+        except ImportError:
+            return
+        numpy_or_none()
+
+    threading.Thread(target=load, name="trackkit-warm-up", daemon=True).start()
+
+
 def main_ui(args: argparse.Namespace) -> int:
     """Run the UI server until interrupted."""
     import uvicorn
 
     from .app import create_app
 
+    warm_up()
     store = open_store(args.store, getattr(args, "dir", None))
     port = free_port(args.port)
     url = f"http://{HOST}:{port}/"
