@@ -15,6 +15,9 @@ const X_AXES = ["_step", "_runtime", "_timestamp"];
 /** Axis titles of the built-in x axes (a metric used as x is titled by its name). */
 const X_TITLES = { _step: "step (_step)", _runtime: "seconds since start (_runtime)", _timestamp: "wall time (_timestamp)" };
 const LEGEND_MAX = 12;
+const Y_AXIS = 60;
+/** The chart's width less its plot area's: the card's border (2), the y axis and uPlot's right gutter (25). */
+const PLOT_MARGIN = 2 + Y_AXIS + 25;
 const MAX_GROUPED_RUNS = 200;
 /** The bucket columns a chart draws (first, count and nan stay on the server: a smaller answer to parse). */
 const FIELDS = ["x", "last", "min", "max"];
@@ -154,8 +157,10 @@ export class ChartPanel {
       [m, groupSeries(g.members.map((r) => (byRun.get(r.project + "/" + r.id) || {})[m]), bins)])) })) };
   }
 
+  /** Buckets per run: one per pixel of the plot area (more could not be seen: uPlot draws the points
+   * of one pixel as one column), so a chart or a zoom asks for no more bytes than it can show. */
   samples() {
-    return Math.max(100, Math.min(2000, Math.round(this.chartWidth())));
+    return Math.max(100, Math.min(2000, Math.round(this.chartWidth() - PLOT_MARGIN)));
   }
 
   /** Min/max buckets of `metrics` for `runs`, each run's answer cached: a live refresh fetches only the
@@ -266,7 +271,7 @@ export class ChartPanel {
         y: { distr: log ? 3 : 1 } },
       axes: [{ stroke: fg, grid: { stroke: gridColour, width: 1 }, ticks: { stroke: gridColour }, label: X_TITLES[this.xKey()] || this.xKey(),
         labelSize: 18, labelFont: "12px system-ui, sans-serif" },
-        { stroke: fg, grid: { stroke: gridColour, width: 1 }, ticks: { stroke: gridColour }, size: 60 }],
+        { stroke: fg, grid: { stroke: gridColour, width: 1 }, ticks: { stroke: gridColour }, size: Y_AXIS }],
       // a drag selects a range; the chart zooms once its finer buckets are here (setScale: false spares a
       // redraw of the stretched coarse buckets that the answer replaces at once)
       series, bands, cursor: { drag: { x: true, y: false, setScale: false } },
