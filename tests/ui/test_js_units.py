@@ -158,3 +158,20 @@ def test_chart_columns_keep_runs_without_points_in_a_zoom(js: Any) -> None:
     assert out["runs"] == ["a", "b"]
     assert len(out["data"]) == 1 + 4 * 2
     assert out["data"][5] == [None]
+
+
+def test_chart_columns_of_runs_sharing_x_match_the_merged_columns(js: Any) -> None:
+    """Runs bucketed over one range share their x column; their columns are the same as those of the
+    general merge (shown by a third run whose x differs), NaN and ±inf as gaps, smoothing and log alike."""
+    a = {"x": [0, 10, 20], "last": [1, float("nan"), 3], "min": [0.5, 2, 3], "max": [1, float("inf"), 4], "total": 30}
+    b = {"x": [0, 10, 20], "last": [2, 2, -1], "min": [2, 1, -1], "max": [2, 3, 0], "total": 3}
+    c = {"x": [5], "last": [7], "min": [7], "max": [7], "total": 1}
+    for options in ({}, {"smoothing": 0.5}, {"log": True}, {"keepEmpty": True}):
+        shared = js("series.js", "chartColumns", [{"id": "a", "series": a}, {"id": "b", "series": b}, {"id": "e"}], options)
+        merged = js("series.js", "chartColumns", [{"id": "a", "series": a}, {"id": "b", "series": b},
+                                                  {"id": "c", "series": c}], options)
+        assert shared["data"][0] == [0, 10, 20]
+        keep = [i for i, x in enumerate(merged["data"][0]) if x != 5]  # the rows of c's own x
+        assert [[col[i] for i in keep] for col in merged["data"][:9]] == shared["data"][:9]
+        assert shared["runs"] == (["a", "b", "e"] if options.get("keepEmpty") else ["a", "b"])
+        assert (shared["drawn"], shared["total"]) == (6, 33)
