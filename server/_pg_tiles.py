@@ -16,11 +16,13 @@ taken in written order as ever. Blocks across ``start``/``stop`` or spread over 
 
 Narrower buckets (small runs, zoomed ranges) are exact: the result of ``_pg_rollups.sample_step``,
 so ``trackkit._sampling.sample_rows``'s, as on the local store, computed here from the same tiles. A
-block whose steps all fall in one bucket inside ``[start, stop]`` stands for its points; the points of
-the others are read from their blocks' arrays in binary, straight into numpy (a zoom of 100 runs at
-1,000 buckets over 10,000 steps: ~31,000 array rows, ~1,000,000 points), and every part is folded in
-written order. ``sample_step`` (one SQL statement) remains as the fallback when the arrays are not as
-ingest writes them.
+block whose steps all fall in one bucket inside ``[start, stop]`` stands for its points; a block across
+one edge with sorted steps is split by the database into two halves (its prefix and suffix arrays,
+as ``sample_step`` does); the points of the others are read from their blocks' arrays in binary,
+straight into numpy (a zoom of 100 runs at 1,000 buckets over 10,000 steps: ~31,000 array rows,
+~1,000,000 points), and every part is folded in written order. The cost is reading those blocks'
+rows of ``history_block_points`` (~2.5 kB each, their prefix arrays included). ``sample_step`` (one
+SQL statement) remains as the fallback when the arrays are not as ingest writes them.
 """
 
 from __future__ import annotations
@@ -48,15 +50,45 @@ WHERE h.step_hi::float8 >= t.lo AND h.step_lo::float8 <= t.hi
 ORDER BY t.tag, h.tile
 """
 
-# The points of the blocks an exact (narrow) bucketing splits: steps and values as binary arrays
-# (array_send: a 20-byte header for one dimension, then each element as its length and its 8 bytes).
+# The points of the blocks an exact (narrow) bucketing splits, numbered as asked: steps then values, as
+# the elements of their binary arrays (array_send without its 20-byte header of one dimension), so one
+# bytea per block.
 _ARRAYS = """
-SELECT u.tag, u.block, array_send(a.steps), array_send(a.vals)
-FROM unnest(%(tags)s::text::int[], %(runs)s::text::bigint[], %(keys)s::text::int[], %(blocks)s::text::bigint[])
-    AS u(tag, run_pk, key_id, block)
-JOIN history_block_points a ON a.run_pk = u.run_pk AND a.key_id = u.key_id AND a.block = u.block
+SELECT u.n, substr(array_send(a.steps), 21) || substr(array_send(a.vals), 21)
+FROM unnest(%(tags)s::text::int[], %(blocks)s::text::bigint[]) WITH ORDINALITY AS u(tag, block, n)
+JOIN unnest(%(targets)s::int[], %(runs)s::bigint[], %(keys)s::int[]) AS t(tag, run_pk, key_id) ON t.tag = u.tag,
+LATERAL (SELECT * FROM history_block_points a WHERE a.run_pk = t.run_pk AND a.key_id = t.key_id AND a.block = u.block
+         OFFSET 0) AS a  -- one lookup by primary key each (a hash join would read the whole table)
 """
 _ELEMENT = [("size", ">i4"), ("value", ">i8")]  # float8 elements are read as their bits, then viewed
+
+# A block across one bucket edge whose steps are sorted, split at the edge in the database as
+# _pg_rollups does: k, the number of its steps up to ``edge`` (the last integer step before the edge,
+# found by binary search), then the two halves' aggregates from its prefix and suffix arrays (NaN:
+# none), one record each; NULL when the block has no prefix arrays or k leaves a half empty. The
+# caller checks k against the bucket function (steps[k] and steps[k + 1]) and splits any other block
+# point by point.
+_HALVES = """
+SELECT c.n, CASE WHEN c.k BETWEEN 1 AND c.count - 1 THEN
+    int4send(c.k) || int4send(c.pre_nan[c.k]) || int8send(c.steps[c.k]) || int8send(c.steps[c.k + 1])
+    || float8send(coalesce(CASE WHEN c.first_at <= c.k THEN c.vals[c.first_at] END, 'NaN'))
+    || float8send(coalesce(c.vals[c.pre_last[c.k]], 'NaN')) || float8send(coalesce(c.pre_low[c.k], 'NaN'))
+    || float8send(coalesce(c.pre_high[c.k], 'NaN')) || float8send(coalesce(c.vals[c.suf_first[c.k + 1]], 'NaN'))
+    || float8send(coalesce(CASE WHEN c.last_at > c.k THEN c.vals[c.last_at] END, 'NaN'))
+    || float8send(coalesce(c.suf_low[c.k + 1], 'NaN')) || float8send(coalesce(c.suf_high[c.k + 1], 'NaN')) END
+FROM (
+    SELECT u.n, cardinality(a.steps) AS count, a.steps, a.vals, a.first_at, a.last_at, a.pre_nan, a.pre_last, a.pre_low,
+           a.pre_high, a.suf_first, a.suf_low, a.suf_high,
+           CASE WHEN a.sorted AND a.pre_low IS NOT NULL THEN width_bucket(u.edge, a.steps) END AS k
+    FROM unnest(%(tags)s::text::int[], %(blocks)s::text::bigint[], %(edges)s::text::bigint[]) WITH ORDINALITY
+        AS u(tag, block, edge, n)
+    JOIN unnest(%(targets)s::int[], %(runs)s::bigint[], %(keys)s::int[]) AS t(tag, run_pk, key_id) ON t.tag = u.tag,
+    LATERAL (SELECT * FROM history_block_points a WHERE a.run_pk = t.run_pk AND a.key_id = t.key_id AND a.block = u.block
+             OFFSET 0) AS a  -- one lookup by primary key each
+) AS c
+"""
+_HALF = [("k", ">i4"), ("p_nan", ">i4"), ("k_step", ">i8"), ("s_x", ">i8"), ("p_first", ">f8"), ("p_last", ">f8"),
+         ("p_low", ">f8"), ("p_high", ">f8"), ("s_first", ">f8"), ("s_last", ">f8"), ("s_low", ">f8"), ("s_high", ">f8")]
 
 _POINTS = """
 SELECT u.tag, u.block, a.steps, a.vals
@@ -190,50 +222,79 @@ def _literal(column: Any) -> str:
     return "{" + ",".join(map(str, column.tolist())) + "}"
 
 
+def _ordered(np: Any, found: list[tuple[Any, ...]], asked: int) -> list[Any] | None:
+    """The second column of rows numbered 1..asked (first column), in that order; None if one is missing."""
+    if len(found) != asked:
+        return None
+    numbers = np.array([row[0] for row in found], dtype=np.int64)
+    expected = np.arange(1, asked + 1)
+    if not np.array_equal(numbers, expected):
+        order = np.argsort(numbers)
+        if not np.array_equal(numbers[order], expected):
+            return None
+        found = [found[i] for i in order.tolist()]
+    return [row[1] for row in found]
+
+
 def _exact(np: Any, conn: Any, targets: Sequence[tuple[int, int, float, float]], samples: int, blocks: Any, tag: Any,
            lo: Any, hi: Any, low_bucket: Any, keep: Any) -> tuple[Any, tuple[Any, ...]] | None:
     """Exact buckets of the blocks ``keep`` (narrow targets), as ``_reduce`` gives them: the result of
     ``_pg_rollups.sample_step`` (so ``sample_rows``'s), computed in numpy. A block whose steps all fall
-    in one bucket inside ``[start, stop]`` stands for its points; the others are read point by point
-    from their arrays (binary, straight into numpy). None when the arrays are not as expected (the caller
-    falls back to ``sample_step``)."""
+    in one bucket inside ``[start, stop]`` stands for its points; a sorted block across one edge is
+    split in two halves by the database; the others are read point by point from their arrays (binary,
+    straight into numpy). None when the arrays are not as expected (the caller falls back to ``sample_step``)."""
     step_lo, step_hi = blocks["step_lo"].astype(np.float64), blocks["step_hi"].astype(np.float64)
-    whole = keep & (step_lo >= lo) & (step_hi <= hi) & (_bucket(np, step_hi, lo, hi, samples) == low_bucket)
+    in_range = keep & (step_lo >= lo) & (step_hi <= hi)
+    high_bucket = _bucket(np, step_hi, lo, hi, samples)
     kept = np.flatnonzero(keep)
-    cut = ~whole[kept]  # among the kept blocks, in (target, block) order
-    parts = np.ones(len(kept), dtype=np.int64)
-    steps = values = np.empty(0)
-    if cut.any():
-        wanted = kept[cut]
-        wanted_tags = tag[wanted]
-        numbers = blocks["block"][wanted].astype(np.int64)
+    whole = (in_range & (high_bucket == low_bucket))[kept]  # among the kept blocks, in (target, block) order
+    split = np.zeros(len(kept), dtype=bool)
+    params = {"targets": list(range(len(targets))), "runs": [t[0] for t in targets], "keys": [t[1] for t in targets]}
+    halves: Any = None
+    candidates = (in_range & (high_bucket == low_bucket + 1) & (hi > lo))[kept]
+    if candidates.any():  # across one edge: two halves from the prefix and suffix arrays
+        chosen = kept[candidates]
+        i1 = low_bucket[chosen] + 1
+        edges = np.ceil(lo[chosen] + i1 * (hi[chosen] - lo[chosen]) / samples) - 1
         with conn.cursor(binary=True) as cursor:
-            run_of = np.array([t[0] for t in targets], dtype=np.int64)
-            key_of = np.array([t[1] for t in targets], dtype=np.int64)
-            found = cursor.execute(_ARRAYS, {  # array literals: ~30,000 numbers each
-                "tags": _literal(wanted_tags), "runs": _literal(run_of[wanted_tags]),
-                "keys": _literal(key_of[wanted_tags]), "blocks": _literal(numbers)}).fetchall()
-        got_tags = np.array([row[0] for row in found], dtype=np.int64)
-        got_blocks = np.array([row[1] for row in found], dtype=np.int64)
-        if len(found) != len(wanted):
+            found = cursor.execute(_HALVES, {**params, "tags": _literal(tag[chosen]), "blocks": _literal(blocks["block"][chosen]),
+                                             "edges": _literal(edges.astype(np.int64))}).fetchall()
+        records = _ordered(np, found, len(chosen))
+        if records is None:
             return None
-        if not (np.array_equal(got_tags, wanted_tags) and np.array_equal(got_blocks, numbers)):  # in wanted order
-            order = np.lexsort((got_blocks, got_tags))
-            if not (np.array_equal(got_tags[order], wanted_tags) and np.array_equal(got_blocks[order], numbers)):
-                return None
-            found = [found[i] for i in order.tolist()]
-        lengths = np.array([len(row[2]) for row in found], dtype=np.int64)
-        if not np.array_equal(lengths, [len(row[3]) for row in found]) or (lengths <= 20).any():
-            return None  # every block split here has points
+        half = np.dtype(_HALF)
+        done = np.array([record is not None and len(record) == half.itemsize for record in records], dtype=bool)
+        halves = np.frombuffer(b"".join([record for record, ok in zip(records, done) if ok]), dtype=half)
+        checked = np.zeros(len(chosen), dtype=bool)  # k checked against the bucket function itself
+        if done.any():
+            at = chosen[done]
+            checked[done] = ((_bucket(np, halves["k_step"].astype(np.float64), lo[at], hi[at], samples) == low_bucket[at])
+                             & (_bucket(np, halves["s_x"].astype(np.float64), lo[at], hi[at], samples) == low_bucket[at] + 1))
+            halves = halves[checked[done]]
+        split[np.flatnonzero(candidates)[checked]] = True
+    cut = ~whole & ~split
+    parts = np.ones(len(kept), dtype=np.int64)
+    parts[split] = 2
+    steps = values = np.empty(0)
+    if cut.any():  # the others point by point
+        wanted = kept[cut]
+        with conn.cursor(binary=True) as cursor:
+            found = cursor.execute(_ARRAYS, {**params, "tags": _literal(tag[wanted]),
+                                             "blocks": _literal(blocks["block"][wanted])}).fetchall()
+        data = _ordered(np, found, len(wanted))
+        if data is None:
+            return None
         element = np.dtype(_ELEMENT)
-        step_records = np.frombuffer(b"".join([row[2][20:] for row in found]), dtype=element)
-        value_records = np.frombuffer(b"".join([row[3][20:] for row in found]), dtype=element)
-        sizes = (lengths - 20) // element.itemsize
-        if len(step_records) != sizes.sum() or len(value_records) != len(step_records) or not (
-                (step_records["size"] == 8).all() and (value_records["size"] == 8).all()):
-            return None  # a NULL element or another layout: not what ingest writes
-        steps = step_records["value"].astype(np.float64)
-        values = value_records["value"].astype(np.int64).view(np.float64)
+        lengths = np.array([len(chunk) for chunk in data], dtype=np.int64)
+        if not ((lengths > 0) & (lengths % (2 * element.itemsize) == 0)).all():
+            return None  # an empty block or another layout: not what ingest writes
+        sizes = lengths // (2 * element.itemsize)
+        records = np.frombuffer(b"".join(data), dtype=element)
+        if not (records["size"] == 8).all():
+            return None  # a NULL element
+        is_step = np.repeat(np.tile(np.array([True, False]), len(sizes)), np.repeat(sizes, 2))
+        steps = records["value"][is_step].astype(np.float64)
+        values = records["value"][~is_step].astype(np.int64).view(np.float64)
         inside = (steps >= np.repeat(lo[wanted], sizes)) & (steps <= np.repeat(hi[wanted], sizes))
         if not inside.all():  # points of blocks across start or stop
             sizes = np.add.reduceat(inside.astype(np.int64), np.cumsum(sizes) - sizes)
@@ -245,6 +306,19 @@ def _exact(np: Any, conn: Any, targets: Sequence[tuple[int, int, float, float]],
     x, first, last = blocks["x"][source].astype(np.float64), blocks["first"][source], blocks["last"][source]
     low, high = blocks["low"][source], blocks["high"][source]
     count, nan = blocks["count"][source].astype(np.int64), blocks["nan"][source].astype(np.int64)
+    if split.any():  # the first half where the block's part was, the second right after it
+        at = (np.cumsum(parts) - parts)[split]
+        second = at + 1
+        first[at], last[at], low[at], high[at] = halves["p_first"], halves["p_last"], halves["p_low"], halves["p_high"]
+        first[second], last[second] = halves["s_first"], halves["s_last"]
+        low[second], high[second] = halves["s_low"], halves["s_high"]
+        x[second] = halves["s_x"].astype(np.float64)
+        group[second] += 1
+        k, p_nan = halves["k"].astype(np.int64), halves["p_nan"].astype(np.int64)
+        count[second] -= k
+        count[at] = k
+        nan[second] -= p_nan
+        nan[at] = p_nan
     if len(steps):
         x[is_point] = steps
         for column in (first, last, low, high):

@@ -185,14 +185,16 @@ def test_narrow_buckets_of_many_runs_are_exactly_the_sql_path(pg_store: Any, pro
             row["loss"] = NAN
     for name, rows in runs.items():
         _write(pg_store, project, name, rows)
-    ranges = [(1000, 0, 10_000), (997, 3000.5, 9000.5), (250, 2100, 2400), (40, 40_000, 50_000), (2000, 0, 24_000)]
+    ranges = [(1000, 0, 10_000), (997, 3000.5, 9000.5), (250, 2100, 2400), (40, 40_000, 50_000), (2000, 0, 24_000),
+              (400, None, None), (150, 0.5, 9000), (30, 1000, 2000)]
     with pg_store.pool.connection() as conn:
         pks = {name: conn.execute("SELECT pk FROM runs WHERE project = %s AND run_id = %s", (project, name)).fetchone()[0]
                for name in runs}
         keys = {name: conn.execute("SELECT key_id FROM history_keys WHERE run_pk = %s AND key = 'loss'",
                                    (pks[name],)).fetchone()[0] for name in runs}
         for samples, start, stop in ranges:
-            targets = [(pks[name], keys[name], float(start), float(stop)) for name in runs]
+            targets = [(pks[name], keys[name], float(min(row["_step"] for row in runs[name]) if start is None else start),
+                        float(max(row["_step"] for row in runs[name]) if stop is None else stop)) for name in runs]
             got, narrow = sample_tiles(conn, targets, samples)
             assert narrow == []  # no fallback: every target bucketed in numpy
             expected = sample_step(conn, targets, samples)
