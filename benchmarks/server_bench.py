@@ -13,7 +13,8 @@ trackkit alone, at its own targets (issue 11), against ``trackkit server --worke
   ``--only lag --lag-seconds S`` measures it alone;
 - log() cost in the caller with ``store="http://..."`` and with a local store (20,000 steps x 10 scalars);
 - chart query: one metric of 100 runs x 100,000 steps, 1,000 min/max buckets per run, from PostgreSQL
-  (``PostgresStore.sample_history``, and through the server) (target <= 300 ms);
+  in one pass (``PostgresStore.sample_history_many``, and through the server: ``POST /api/v1/sample`` with
+  the columns a chart draws, as the UI asks) (target <= 300 ms);
 - runs query: 10,000 runs, one config filter, a summary sort, the first page of 100 (target <= 100 ms).
 The chart and runs data are loaded directly through ``PostgresStore`` (the ingest path is measured above).
 
@@ -301,8 +302,13 @@ def measure_queries(conninfo: str, url: str, project: str, runs: int, chart_runs
     for name, store in (("pg", direct), ("http", remote)):
         buckets: list[int] = []
 
-        def chart(store: Any = store, buckets: list[int] = buckets) -> None:
-            series = [store.sample_history(project + "-chart", run_id, ["loss"], samples=1000)["loss"] for run_id in chart_ids]
+        def chart(store: Any = store, buckets: list[int] = buckets, name: str = name) -> None:
+            pairs = [[project + "-chart", run_id] for run_id in chart_ids]
+            if name == "pg":
+                series = [found["loss"] for found in store.sample_history_many(pairs, ["loss"], samples=1000)]
+            else:  # the chart's own request: every run at once, the columns it draws
+                body = json.dumps({"runs": pairs, "keys": ["loss"], "samples": 1000, "fields": ["x", "last", "min", "max"]})
+                series = [run["series"]["loss"] for run in store.client.request("POST", "/sample", data=body).json()["runs"]]
             buckets[:] = [sum(1 for value in s["max"] if value is not None) for s in series]
 
         page: list[Any] = []
