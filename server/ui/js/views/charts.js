@@ -293,6 +293,7 @@ export class ChartPanel {
     chart.plot.over.addEventListener("dblclick", () => {
       chart.zoomed = false;
       chart.hoverShaped = null;
+      chart.points.textContent = pointsLabel(chart.shaped.drawn, chart.shaped.total);
       chart.plot.setData(chart.shaped.data);
       registry[metric] = { ...registry[metric], zoom: null };
     });
