@@ -2,6 +2,8 @@
 
 - chart query: one metric of 100 runs x 100,000 steps, 1,000 buckets each with min/max
   (``PostgresStore.sample_history_many``, what ``POST /api/v1/sample`` calls): target <= 300 ms;
+- chart zoom: the same 100 runs, 1,000 buckets over steps 40,000-50,000 and 0-10,000 (narrow buckets,
+  exact): target <= 200 ms (issue 12); also 0-40,000 at 1,000 and the full range at 2,000 buckets;
 - runs query: 10,000 runs, one config filter and a summary sort, first page of 100
   (``PostgresStore.query_runs``): target <= 100 ms.
 
@@ -26,6 +28,8 @@ import time
 from typing import Any
 
 STEPS, RUNS, BUCKETS, QUERY_RUNS = 100_000, 100, 1000, 10_000
+ZOOMS = [(BUCKETS, 40_000, 50_000), (BUCKETS, 0, 10_000), (BUCKETS, 0, 40_000), (2 * BUCKETS, None, None)]
+TARGETED = {(40_000, 50_000), (0, 10_000)}  # the zooms of issue 12
 DEFAULT = "postgresql://postgres@127.0.0.1:5432/trackkit_bench_pg"
 
 
@@ -128,6 +132,14 @@ def main() -> None:
         assert all(len(found["loss"]["x"]) == BUCKETS and found["loss"]["total"] == STEPS for found in got if found)
         _measure(f"chart query, {RUNS} runs x {STEPS:,} steps, {BUCKETS} buckets (target 300 ms)",
                  lambda: store.sample_history_many(runs, ["loss"], samples=BUCKETS), args.repeat)
+        for samples, start, stop in ZOOMS:
+            got = store.sample_history_many(runs, ["loss"], samples=samples, start=start, stop=stop)
+            assert all(found["loss"]["total"] == (stop or STEPS - 1) - (start or 0) + 1 for found in got)
+            where = f"steps {start:,}-{stop:,}" if start is not None else "the full range"
+            target = " (target 200 ms)" if (start, stop) in TARGETED else ""
+            _measure(f"chart zoom, {RUNS} runs, {samples:,} buckets over {where}{target}",
+                     lambda n=samples, a=start, b=stop: store.sample_history_many(runs, ["loss"], samples=n, start=a, stop=b),
+                     args.repeat)
         _measure("  one run of those (sample_history)",
                  lambda: store.sample_history("chart", "r000", ["loss"], samples=BUCKETS), args.repeat)
         _measure("  one run along _runtime (the exact per-point path)",
