@@ -262,21 +262,22 @@ def test_client_killed_mid_sync_then_trackkit_sync_sends_the_rest(
         server: ServerProcess, pg_database: str, project: str, tmp_path: Path) -> None:
     """A training process killed while its sender is behind: `trackkit sync` sends the rest once,
     and the run reads as crashed."""
-    training = _train(tmp_path, project, "killed-client", server.url, "8000", "die", "0.3")
+    rows = 30_000  # killed right after the flush: the sender, which wakes on it, is still shipping them
+    training = _train(tmp_path, project, "killed-client", server.url, str(rows), "die", "0")
     training.communicate(timeout=90)
     assert training.returncode == -signal.SIGKILL
     time.sleep(1.0)  # a batch the killed client had in flight may still commit
     before = len(_pg_rows(pg_database, project, "killed-client"))
-    assert before < 8000
+    assert before < rows
     synced = subprocess.run([sys.executable, "-m", "trackkit", "sync", f"{project}/killed-client", "--store", server.url],
                             capture_output=True, text=True, timeout=120)
     assert synced.returncode == 0, synced.stdout + synced.stderr
-    assert f"{8000 - before} row(s) sent" in synced.stdout
-    assert _values(_pg_rows(pg_database, project, "killed-client")) == [float(s) for s in range(8000)]
+    assert f"{rows - before} row(s) sent" in synced.stdout
+    assert _values(_pg_rows(pg_database, project, "killed-client")) == [float(s) for s in range(rows)]
     assert trackkit.Api(store=server.url).run(f"{project}/killed-client").state == "crashed"
     again = subprocess.run([sys.executable, "-m", "trackkit", "sync", "--project", project, "--store", server.url],
                            capture_output=True, text=True, timeout=120, check=True)
-    assert "0 row(s) sent" in again.stdout and len(_pg_rows(pg_database, project, "killed-client")) == 8000
+    assert "0 row(s) sent" in again.stdout and len(_pg_rows(pg_database, project, "killed-client")) == rows
 
 
 def test_offline_runs_and_a_down_server_wait_in_the_spool_for_sync(
