@@ -26,6 +26,14 @@ const FIELDS = ["x", "last", "min", "max"];
  * the run page's system panel: window.__trackkit.system[metric]). */
 const debug = (window.__trackkit = window.__trackkit || { charts: {}, system: {} });
 
+/** What a polled run document says of a run's history, for ChartPanel.refresh: its state and summary
+ * (a logged row changes the summary's last values; `lastStep`, where known, catches a row that does not)
+ * and, for its keys, the state and the summary's key names. */
+export function historyVersion(state, summary, lastStep = null) {
+  const values = summary || {};
+  return { data: JSON.stringify([state, lastStep, values]), keys: JSON.stringify([state, Object.keys(values).sort()]) };
+}
+
 function alpha(hex, a) {
   const n = parseInt(hex.slice(1), 16);
   return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${a})`;
@@ -80,10 +88,11 @@ export class ChartPanel {
 
   /** Chart these runs ([{project, id, name}]), or groups of runs ([{label, members: [{project, id}]}]):
    * a group draws the mean of its members with their min-max band. */
-  async setRuns(runs, groups = null) {
+  async setRuns(runs, groups = null, versions = null) {
     this.runs = runs;
     this.groups = groups;
-    return this.load();
+    this.versions = new Map();
+    if (await this.load()) this.versions = new Map(versions || []);
   }
 
   members() {
@@ -115,6 +124,7 @@ export class ChartPanel {
       this.draw();
       await Promise.resolve(); // uPlot draws in a microtask: let it, to time it
       debug.timing = { fetch: fetched - began, draw: performance.now() - fetched };
+      return true;
     } catch (error) {
       if (token !== this.token) return;
       this.status.textContent = "";
@@ -358,16 +368,33 @@ export class ChartPanel {
     return document.documentElement.dataset.theme || "";
   }
 
-  /** Live update: forget what was fetched for the `live` runs ("project/id"; all when null) and fetch
-   * those again; charts whose runs and options did not change keep their canvas. */
-  refresh(live = null) {
-    const stale = (key) => live === null || live.has(key);
-    for (const key of [...this.keyCache.keys()]) if (stale(key)) this.keyCache.delete(key);
+  /** Live update. `versions` maps "project/id" to what the polled run document says of the run's
+   * history, `{data, keys}` (its state and summary, as strings): a run whose version is the one already
+   * drawn is not fetched again (a finished run, a paused one); the runs whose version changed, or that
+   * have none (null: all), are fetched again in one request; a changed `keys` version also re-fetches
+   * their keys. Nothing changed: no request and no redraw, so zoom, smoothing and hover stay as they are.
+   * Charts whose runs and options did not change keep their canvas. */
+  async refresh(versions = null) {
+    const known = this.versions || new Map();
+    const stale = new Set();
+    const staleKeys = new Set();
+    for (const r of this.members()) {
+      const key = r.project + "/" + r.id;
+      const now = versions && versions.get(key);
+      const drawn = known.get(key);
+      if (!now || !drawn || now.data !== drawn.data) stale.add(key);
+      if (!now || !drawn || now.keys !== drawn.keys) staleKeys.add(key);
+    }
+    debug.refreshed = [...stale];
+    if (!stale.size && !staleKeys.size) return;
+    for (const key of [...this.keyCache.keys()]) if (staleKeys.has(key)) this.keyCache.delete(key);
     for (const key of [...this.sampleCache.keys()]) {
       const [project, id] = JSON.parse(key);
-      if (stale(project + "/" + id)) this.sampleCache.delete(key);
+      if (stale.has(project + "/" + id)) this.sampleCache.delete(key);
     }
-    return this.load(true);
+    for (const key of stale) known.delete(key); // fetched again: what was drawn is no longer known
+    if (await this.load(true)) for (const key of stale) if (versions && versions.get(key)) known.set(key, versions.get(key));
+    this.versions = known;
   }
 
   /** The hover box: every run's value at the cursor's x. Its rows are made once per chart and then only

@@ -6,7 +6,7 @@ import { api, download } from "../api.js";
 import { h, notice, replace } from "../dom.js";
 import { flatten, formatDuration, formatTime, formatValue } from "../table.js";
 import { formatHash } from "../url.js";
-import { ChartPanel, SystemChartPanel } from "./charts.js";
+import { ChartPanel, SystemChartPanel, historyVersion } from "./charts.js";
 
 /** Metadata shown elsewhere on the page (or internal), left out of the metadata table. */
 const META_HIDDEN = new Set(["name", "state", "tags", "notes", "created_at", "runtime", "metrics"]);
@@ -83,12 +83,15 @@ export async function runView(root, route, nav) {
       ` (${f.size.toLocaleString("en-US")} bytes)`)))
     : notice("no files"))).catch((error) => replace(filesBox, notice(error.message, "error")));
   const panel = new ChartPanel(chartsBox, route.params, (changes) => nav.replace(route.path, { ...route.params, ...changes }));
-  await panel.setRuns([{ project, id: runId, name: meta.name || runId }]);
-  if (meta.state === "running") { // a live run: new points arrive without a reload
+  const key = project + "/" + runId;
+  const versionOf = (doc) => new Map([[key, historyVersion((doc.meta || {}).state, (doc.summary || {}).values, (doc.summary || {}).last_step)]]);
+  await panel.setRuns([{ project, id: runId, name: meta.name || runId }], null, versionOf(record));
+  if (meta.state === "running") { // a live run: new points arrive without a reload (fetched only when it logged)
     const tick = async () => {
       if (!document.body.contains(chartsBox)) return;
-      const still = ((await api.run(project, runId)).meta || {}).state === "running";
-      await panel.refresh(new Set([project + "/" + runId]));
+      const doc = await api.run(project, runId);
+      const still = (doc.meta || {}).state === "running";
+      await panel.refresh(versionOf(doc));
       if (still) setTimeout(tick, 2000); // the last refresh after the run ended shows its last points
     };
     setTimeout(tick, 2000);

@@ -7,7 +7,7 @@ import { fileName, saveBlob, toCsv } from "../export.js";
 import { groupRuns } from "../group.js";
 import { allColumns, cellValue, clauseFor, defaultColumns, formatDuration, formatTime, formatValue } from "../table.js";
 import { formatHash, listParam, tableQuery, toggleOrder } from "../url.js";
-import { ChartPanel } from "./charts.js";
+import { ChartPanel, historyVersion } from "./charts.js";
 
 const FIXED = [
   { field: "state", label: "state", cell: (r) => r.state },
@@ -122,11 +122,11 @@ export async function runsView(root, route, nav) {
     renderPager(page.total, limit, offset);
     const byId = new Map(page.runs.map((r) => [r.id, r]));
     const chartRuns = [...selected].map((id) => ({ project, id, name: (byId.get(id) || {}).name || id }));
-    // live: refetch the runs still running, and those not on this page (their state is not known here)
-    const settled = new Set(page.runs.filter((r) => r.state !== "running").map((r) => project + "/" + r.id));
-    const changing = new Set(chartRuns.map((r) => project + "/" + r.id).filter((key) => !settled.has(key)));
-    if (live && JSON.stringify(chartRuns) === JSON.stringify(charts.runs)) await charts.refresh(changing);
-    else await charts.setRuns(chartRuns);
+    // live: the charts fetch again only the runs whose state or summary changed since they were drawn
+    // (a finished or paused run is not fetched again); runs not on this page have no version: fetched again
+    const versions = new Map(chartRuns.filter((r) => byId.has(r.id)).map((r) => [project + "/" + r.id, historyVersion(byId.get(r.id).state, byId.get(r.id).summary)]));
+    if (live && JSON.stringify(chartRuns) === JSON.stringify(charts.runs)) await charts.refresh(versions);
+    else await charts.setRuns(chartRuns, null, versions);
     if (page.runs.some((r) => r.state === "running")) {
       timer = setTimeout(() => document.body.contains(tableBox) && loadTable(true), LIVE_MS);
     }
