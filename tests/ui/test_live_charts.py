@@ -15,8 +15,8 @@ from ui_support import open_view, wait_charts
 
 SCRIPT = textwrap.dedent("""
     import os, sys, time, trackkit
-    root, flags = sys.argv[1], sys.argv[2]
-    run = trackkit.init(project="live-poll", dir=root, name="live-run")
+    root, flags, project = sys.argv[1], sys.argv[2], sys.argv[3]
+    run = trackkit.init(project=project, dir=root, name="live-run")
     for step in range(30):
         trackkit.log({"loss": 1.0 / (step + 1)})
     print(run.id, flush=True)
@@ -30,10 +30,10 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _summary_loss(root: Path, run_id: str) -> Any:
+def _summary_loss(root: Path, run_id: str, project: str = "live-poll") -> Any:
     from trackkit._local_store import LocalStore
 
-    return LocalStore(str(root)).read_run("live-poll", run_id)["summary"].get("values", {}).get("loss")
+    return LocalStore(str(root)).read_run(project, run_id)["summary"].get("values", {}).get("loss")
 
 
 def _wait(pg: Any, until: Any, polls: list[str], what: str) -> None:
@@ -54,7 +54,9 @@ def test_live_charts_sample_only_the_runs_that_logged(page: Any, store: Any, tmp
     trackkit.log({"loss": 4.0})
     done.finish()
     env = {**os.environ, "TRACKKIT_SILENT": "1", "TRACKKIT_FLUSH_INTERVAL": "0.2"}
-    process = subprocess.Popen([sys.executable, "-c", SCRIPT, str(root), str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(root), str(tmp_path), "live-poll"], stdout=subprocess.PIPE, text=True, env=env
+    )
     sampled: list[list[str]] = []  # the runs of each POST /sample, in order
     keyed: list[list[str]] = []
     polls: list[str] = []
@@ -109,6 +111,43 @@ def test_live_charts_sample_only_the_runs_that_logged(page: Any, store: Any, tmp
             f"() => document.querySelector(\"tr[data-run='{run_id}'] .state\").textContent === 'finished'", timeout=30_000
         )
         print(f"\nsample requests: {len(sampled)} over {len(polls)} polls of the table: {sampled}")
+    finally:
+        (tmp_path / "go").touch()
+        (tmp_path / "stop").touch()
+        process.wait(30)
+
+
+def test_the_run_page_samples_a_paused_run_no_more(page: Any, store: Any, tmp_path: Path) -> None:
+    """The run page polls its run document: while the run logs nothing, no sample request is made;
+    once it logs, its chart gains the points without a reload."""
+    root, _ = store
+    env = {**os.environ, "TRACKKIT_SILENT": "1", "TRACKKIT_FLUSH_INTERVAL": "0.2"}
+    cmd = [sys.executable, "-c", SCRIPT, str(root), str(tmp_path), "live-page"]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    sampled: list[list[str]] = []
+    polls: list[str] = []
+
+    def on_request(request: Any) -> None:
+        if request.method == "POST" and request.url.endswith("/api/v1/sample"):
+            sampled.append(["/".join(r) for r in request.post_data_json["runs"]])
+        elif request.method == "GET" and request.url.endswith(f"/api/v1/projects/live-page/runs/{run_id}"):
+            polls.append(request.url)
+
+    try:
+        assert process.stdout is not None
+        run_id = process.stdout.readline().strip()
+        _wait(page, lambda: _summary_loss(root, run_id, "live-page") == 1.0 / 30, polls, "the run's first rows on disk")
+        page.on("request", on_request)
+        open_view(page, f"#/projects/live-page/runs/{run_id}")
+        assert wait_charts(page, "loss")["total"] == 30
+        page.evaluate("window.__notReloaded = true")
+        start = len(polls)
+        _wait(page, lambda: len(polls) >= start + 3, polls, "three polls while paused")
+        assert sampled == [[f"live-page/{run_id}"]]
+        (tmp_path / "go").touch()
+        page.wait_for_function("() => window.__trackkit.charts.loss.total === 60", timeout=30_000)
+        assert page.evaluate("window.__notReloaded") is True
+        assert all(runs == [f"live-page/{run_id}"] for runs in sampled)
     finally:
         (tmp_path / "go").touch()
         (tmp_path / "stop").touch()
