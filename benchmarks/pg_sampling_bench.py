@@ -11,7 +11,8 @@
                                            [--repeat 9] [--rebuild]
 
 The database is built once (one run of 100,000 rows through the ingest path, copied 99 times in SQL with
-its rollups and tiles;
+its rollups, tiles and point tiles; a database built before migration 006 gets its point tiles from
+that migration's backfill when the store starts;
 10,000 runs through the store's writer API) and kept for the next measurement; ``--rebuild`` drops it
 first. Figures are medians (min-max) of warm repetitions, printed with the load average, since the
 machine may be shared.
@@ -68,7 +69,8 @@ def _build_chart(store: Any) -> None:
                 "INSERT INTO runs (project, run_id, meta, created_at, activity_at, next_seq) SELECT project, %s, "
                 "jsonb_set(meta, '{id}', to_jsonb(%s::text)), created_at + %s, activity_at, next_seq FROM runs "
                 "WHERE pk = %s RETURNING pk", (f"r{n:03d}", f"r{n:03d}", n, source)).fetchone()[0]
-            for table in ("history_keys", "history_points", "history_blocks", "history_block_points", "history_tiles"):
+            for table in ("history_keys", "history_points", "history_blocks", "history_block_points", "history_tiles",
+                          "history_point_tiles"):
                 columns = [name for (name,) in conn.execute(
                     "SELECT column_name FROM information_schema.columns WHERE table_name = %s AND column_name <> 'run_pk' "
                     "ORDER BY ordinal_position", (table,))]

@@ -22,6 +22,8 @@ The aggregates of every 256 blocks are also packed into one row of ``history_til
 repacked whenever one of its blocks is written or rebuilt: what ``_pg_tiles`` reads for charts of long
 runs with wide buckets (whole blocks at bucket edges) and, exactly, for narrower ones; ``sample_step`` here
 is the same exact result in one SQL statement (the fallback, and the reference the tests compare with).
+The visible points of every 32 blocks are packed into one row of ``history_point_tiles`` (migration 006),
+repacked from the blocks' points in the same way: what ``_pg_tiles`` reads for blocks a zoom splits.
 
 Blocks reflect the default view (dropped checkpoints and superseded rows left out): when ingest drops
 or supersedes points, the blocks over their seqs are rebuilt from ``history_points`` (and their tiles repacked).
@@ -31,14 +33,17 @@ exact per-point path of ``_pg_history``.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
-from itertools import accumulate
+from itertools import accumulate, chain
 from typing import Any
 
-__all__ = ["BLOCK", "TILE", "add_blocks", "rebuild_blocks", "sample_step"]
+__all__ = ["BLOCK", "POINT_TILE", "TILE", "add_blocks", "rebuild_blocks", "sample_step"]
 
 BLOCK = 32  # points per block; the migration's backfill uses the same number
 TILE = 256  # blocks per packed tile (history_tiles, migration 005, read by _pg_tiles); tk_pack_tiles uses the same
+POINT_TILE = 32  # blocks per tile of packed points (history_point_tiles, migration 006); tk_pack_points uses the same
+_POINT_SIZE = 24  # bytes of a packed point: seq int8, step int8, value float8 (big-endian)
 
 
 def _array(values: Sequence[Any]) -> str:
@@ -116,8 +121,10 @@ def _block(points: Sequence[tuple[int, int, float]]) -> list[Any]:
     return aggregates + arrays
 
 
-def _write(conn: Any, run_pk: int, blocks: dict[tuple[int, int], tuple[int, int, list[tuple[int, int, float]]]]) -> None:
-    """Insert or replace blocks ``(key_id, block) -> (seq_lo, seq_hi, points)``."""
+def _write(conn: Any, run_pk: int, blocks: dict[tuple[int, int], tuple[int, int, list[tuple[int, int, float]]]],
+           started: dict[tuple[int, int], int] | None = None) -> None:
+    """Insert or replace blocks ``(key_id, block) -> (seq_lo, seq_hi, points)``; ``started`` when they
+    were written at the end of their keys by ``add_blocks`` (see ``_append_points``), else None (rebuilt)."""
     if not blocks:
         return
     rows = [[key_id, block, seq_lo, seq_hi, *_block(points)] for (key_id, block), (seq_lo, seq_hi, points) in blocks.items()]
@@ -142,6 +149,43 @@ def _write(conn: Any, run_pk: int, blocks: dict[tuple[int, int], tuple[int, int,
     tiles = sorted({(key_id, block // TILE) for key_id, block in blocks})  # their tiles, packed again
     conn.execute("SELECT tk_pack_tiles(%s, %s::int[], %s::bigint[])",
                  (run_pk, [key_id for key_id, _ in tiles], [tile for _, tile in tiles]))
+    if started is None:  # rebuilt blocks: their point tiles packed again from the blocks' points
+        point_tiles = sorted({(key_id, block // POINT_TILE) for key_id, block in blocks})
+        conn.execute("SELECT tk_pack_points(%s, %s::int[], %s::bigint[])",
+                     (run_pk, [key_id for key_id, _ in point_tiles], [tile for _, tile in point_tiles]))
+    else:
+        _append_points(conn, run_pk, blocks, started)
+
+
+def _append_points(conn: Any, run_pk: int, blocks: dict[tuple[int, int], tuple[int, int, list[tuple[int, int, float]]]],
+                   started: dict[tuple[int, int], int]) -> None:
+    """Append the points of blocks a batch wrote at the end of each key (``started``: the points already
+    stored of a block an earlier batch began) to their point tiles, packed here as tk_pack_points packs them:
+    a tile keeps its points before those blocks and gets theirs (the started block's again, in full)."""
+    tiles: dict[tuple[int, int], list[Any]] = {}
+    for (key_id, block), (_, _, points) in sorted(blocks.items()):
+        found = tiles.setdefault((key_id, block // POINT_TILE), [started.get((key_id, block), 0), []])
+        found[1].extend(points)
+    keys, numbers, drops, counts, data = [], [], [], [], []
+    for (key_id, tile), (drop, points) in tiles.items():
+        keys.append(key_id)
+        numbers.append(tile)
+        drops.append(drop)
+        counts.append(len(points))
+        data.append(struct.pack(">" + "qqd" * len(points), *chain.from_iterable(points)))
+    params = (keys, numbers, drops, counts, data, run_pk)
+    # A tile already stored: its points before the written blocks, then theirs. (Never fewer than none: a
+    # tile that does not hold what its blocks count is read by no chart, which falls back to sample_step,
+    # and must not fail the batch.)
+    conn.execute(
+        "UPDATE history_point_tiles h SET points = greatest(h.points - u.drop, 0) + u.points, "
+        f"data = substr(h.data, 1, {_POINT_SIZE} * greatest(h.points - u.drop, 0)) || u.data "
+        "FROM unnest(%s::int[], %s::bigint[], %s::int[], %s::int[], %s::bytea[]) AS u(key_id, tile, drop, points, data) "
+        "WHERE h.run_pk = %s AND h.key_id = u.key_id AND h.tile = u.tile", params)
+    conn.execute(  # a new tile
+        "INSERT INTO history_point_tiles (run_pk, key_id, tile, points, data) SELECT %s, u.key_id, u.tile, u.points, u.data "
+        "FROM unnest(%s::int[], %s::bigint[], %s::int[], %s::bytea[]) AS u(key_id, tile, points, data) "
+        "ON CONFLICT (run_pk, key_id, tile) DO NOTHING", (run_pk, keys, numbers, counts, data))
 
 
 def add_blocks(conn: Any, run_pk: int, base: dict[int, int], key_ids: Sequence[int], seqs: Sequence[int],
@@ -162,6 +206,7 @@ def add_blocks(conn: Any, run_pk: int, base: dict[int, int], key_ids: Sequence[i
         if steps[index] is not None:
             found[2].append((seqs[index], steps[index], values[index]))  # type: ignore[arg-type]
     started = [(key_id, n // BLOCK) for key_id, n in base.items() if n % BLOCK and (key_id, n // BLOCK) in blocks]
+    stored: dict[tuple[int, int], int] = {}  # their points already stored
     if started:  # blocks that earlier batches began: their points come first
         wanted = set(started)
         for key_id, block, seq_lo, old_seqs, old_steps, old_vals in conn.execute(
@@ -173,7 +218,8 @@ def add_blocks(conn: Any, run_pk: int, base: dict[int, int], key_ids: Sequence[i
                 continue
             _, seq_hi, points = blocks[(key_id, block)]
             blocks[(key_id, block)] = (seq_lo, seq_hi, [*zip(old_seqs, old_steps, old_vals), *points])
-    _write(conn, run_pk, blocks)
+            stored[(key_id, block)] = len(old_seqs)
+    _write(conn, run_pk, blocks, stored)
 
 
 def rebuild_blocks(conn: Any, run_pk: int, seqs: Sequence[int]) -> None:

@@ -3,7 +3,7 @@ sampling range, then the buckets.
 
 Along ``_step`` (rows readers see by default) every key of every run is sampled from the rollups:
 long runs with wide buckets from the packed tiles (``_pg_tiles``, whole blocks at bucket edges), the
-others exactly from the tiles and the points of the blocks at bucket edges (``_pg_tiles``; one SQL
+others exactly from the tiles, the point tiles and the halves of blocks at bucket edges (``_pg_tiles``; one SQL
 statement over the blocks, ``_pg_rollups.sample_step``, as a fallback). The other axes (``_timestamp``, ``_runtime``, a metric) and
 ``include_superseded=True`` keep the exact per-point path of ``_pg_history``, one statement per key.
 """

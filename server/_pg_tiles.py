@@ -16,13 +16,16 @@ taken in written order as ever. Blocks across ``start``/``stop`` or spread over 
 
 Narrower buckets (small runs, zoomed ranges) are exact: the result of ``_pg_rollups.sample_step``,
 so ``trackkit._sampling.sample_rows``'s, as on the local store, computed here from the same tiles. A
-block whose steps all fall in one bucket inside ``[start, stop]`` stands for its points; a block across
-one edge with sorted steps is split by the database into two halves (its prefix and suffix arrays,
-as ``sample_step`` does); the points of the others are read from their blocks' arrays in binary,
-straight into numpy (a zoom of 100 runs at 1,000 buckets over 10,000 steps: ~31,000 array rows,
-~1,000,000 points), and every part is folded in written order. The cost is reading those blocks'
-rows of ``history_block_points`` (~2.5 kB each, their prefix arrays included). ``sample_step`` (one
-SQL statement) remains as the fallback when the arrays are not as ingest writes them.
+block whose steps all fall in one bucket inside ``[start, stop]`` stands for its points. The others
+are split from the point tiles (``history_point_tiles``, migration 006: the visible points of 32
+blocks packed in one row, ~24 kB): a point tile holding a block across several edges, across
+``start``/``stop`` or with steps out of order, or holding at least ``HALVES_PER_TILE`` blocks across
+one edge, is read whole and all its blocks are taken point by point (consecutive points of a tile in one
+bucket folded first); a sorted block across one edge elsewhere is split by the database into two halves
+(its prefix and suffix arrays in ``history_block_points``, as ``sample_step`` does). Every part is
+folded in written order. A zoom of 100 runs at 1,000 buckets over 10,000 steps reads ~1,100 point
+tiles (~26 MB) instead of ~31,000 rows of ``history_block_points`` (~2.5 kB each). ``sample_step``
+(one SQL statement) remains as the fallback when a point tile does not hold the points its blocks count.
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ._pg_rollups import BLOCK
+from ._pg_rollups import BLOCK, POINT_TILE
 
 __all__ = ["WIDE_BLOCKS", "WIDE_POINTS", "sample_tiles"]
 
 WIDE_BLOCKS = 2  # a bucket averages at least this many blocks ...
 WIDE_POINTS = 16_384  # ... and the target has at least this many points in range: whole blocks at edges
+HALVES_PER_TILE = 8  # blocks of a point tile split in halves from which its points are read instead
 
 # The record of tk_pack_tiles (big-endian, as int4send/int8send/float8send write them).
 _RECORD = [("block", ">i4"), ("count", ">i2"), ("nan", ">i2"), ("step_lo", ">i8"), ("step_hi", ">i8"), ("x", ">i8"),
@@ -50,17 +54,16 @@ WHERE h.step_hi::float8 >= t.lo AND h.step_lo::float8 <= t.hi
 ORDER BY t.tag, h.tile
 """
 
-# The points of the blocks an exact (narrow) bucketing splits, numbered as asked: steps then values, as
-# the elements of their binary arrays (array_send without its 20-byte header of one dimension), so one
-# bytea per block.
-_ARRAYS = """
-SELECT u.n, substr(array_send(a.steps), 21) || substr(array_send(a.vals), 21)
-FROM unnest(%(tags)s::text::int[], %(blocks)s::text::bigint[]) WITH ORDINALITY AS u(tag, block, n)
+# The point tiles (history_point_tiles, migration 006) an exact (narrow) bucketing splits point by point,
+# numbered as asked; records of tk_pack_points.
+_POINT_TILES = """
+SELECT u.n, h.data
+FROM unnest(%(tags)s::text::int[], %(tiles)s::text::bigint[]) WITH ORDINALITY AS u(tag, tile, n)
 JOIN unnest(%(targets)s::int[], %(runs)s::bigint[], %(keys)s::int[]) AS t(tag, run_pk, key_id) ON t.tag = u.tag,
-LATERAL (SELECT * FROM history_block_points a WHERE a.run_pk = t.run_pk AND a.key_id = t.key_id AND a.block = u.block
-         OFFSET 0) AS a  -- one lookup by primary key each (a hash join would read the whole table)
+LATERAL (SELECT h.data FROM history_point_tiles h WHERE h.run_pk = t.run_pk AND h.key_id = t.key_id AND h.tile = u.tile
+         OFFSET 0) AS h  -- one lookup by primary key each (a hash join would read the whole table)
 """
-_ELEMENT = [("size", ">i4"), ("value", ">i8")]  # float8 elements are read as their bits, then viewed
+_POINT = [("seq", ">i8"), ("step", ">i8"), ("value", ">f8")]
 
 # A block across one bucket edge whose steps are sorted, split at the edge in the database as
 # _pg_rollups does: k, the number of its steps up to ``edge`` (the last integer step before the edge,
@@ -241,23 +244,31 @@ def _exact(np: Any, conn: Any, targets: Sequence[tuple[int, int, float, float]],
     """Exact buckets of the blocks ``keep`` (narrow targets), as ``_reduce`` gives them: the result of
     ``_pg_rollups.sample_step`` (so ``sample_rows``'s), computed in numpy. A block whose steps all fall
     in one bucket inside ``[start, stop]`` stands for its points; a sorted block across one edge is
-    split in two halves by the database; the others are read point by point from their arrays (binary,
-    straight into numpy). None when the arrays are not as expected (the caller falls back to ``sample_step``)."""
+    split in two halves by the database; the point tiles (32 blocks each) of the others are read and
+    every block of those tiles is taken point by point. None when the stored rows are not as expected
+    (the caller falls back to ``sample_step``)."""
     step_lo, step_hi = blocks["step_lo"].astype(np.float64), blocks["step_hi"].astype(np.float64)
     in_range = keep & (step_lo >= lo) & (step_hi <= hi)
     high_bucket = _bucket(np, step_hi, lo, hi, samples)
+    block_no = blocks["block"].astype(np.int64)
+    tile_key = tag.astype(np.int64) * (1 << 32) + block_no // POINT_TILE  # (target, point tile) of each block
     kept = np.flatnonzero(keep)
     whole = (in_range & (high_bucket == low_bucket))[kept]  # among the kept blocks, in (target, block) order
+    candidates = (in_range & (high_bucket == low_bucket + 1) & (hi > lo))[kept]
+    need = np.unique(tile_key[kept[~whole & ~candidates]])  # point tiles to read: every block in them point by point
+    across, many = np.unique(tile_key[kept[candidates]], return_counts=True)
+    if (many >= HALVES_PER_TILE).any():  # a tile's points cost less than that many halves
+        need = np.union1d(need, across[many >= HALVES_PER_TILE])
     split = np.zeros(len(kept), dtype=bool)
     params = {"targets": list(range(len(targets))), "runs": [t[0] for t in targets], "keys": [t[1] for t in targets]}
     halves: Any = None
-    candidates = (in_range & (high_bucket == low_bucket + 1) & (hi > lo))[kept]
-    if candidates.any():  # across one edge: two halves from the prefix and suffix arrays
-        chosen = kept[candidates]
+    ask = candidates & ~np.isin(tile_key[kept], need)
+    if ask.any():  # across one edge, outside those tiles: two halves from the prefix and suffix arrays
+        chosen = kept[ask]
         i1 = low_bucket[chosen] + 1
         edges = np.ceil(lo[chosen] + i1 * (hi[chosen] - lo[chosen]) / samples) - 1
         with conn.cursor(binary=True) as cursor:
-            found = cursor.execute(_HALVES, {**params, "tags": _literal(tag[chosen]), "blocks": _literal(blocks["block"][chosen]),
+            found = cursor.execute(_HALVES, {**params, "tags": _literal(tag[chosen]), "blocks": _literal(block_no[chosen]),
                                              "edges": _literal(edges.astype(np.int64))}).fetchall()
         records = _ordered(np, found, len(chosen))
         if records is None:
@@ -271,41 +282,25 @@ def _exact(np: Any, conn: Any, targets: Sequence[tuple[int, int, float, float]],
             checked[done] = ((_bucket(np, halves["k_step"].astype(np.float64), lo[at], hi[at], samples) == low_bucket[at])
                              & (_bucket(np, halves["s_x"].astype(np.float64), lo[at], hi[at], samples) == low_bucket[at] + 1))
             halves = halves[checked[done]]
-        split[np.flatnonzero(candidates)[checked]] = True
-    cut = ~whole & ~split
-    parts = np.ones(len(kept), dtype=np.int64)
-    parts[split] = 2
-    steps = values = np.empty(0)
-    if cut.any():  # the others point by point
-        wanted = kept[cut]
-        with conn.cursor(binary=True) as cursor:
-            found = cursor.execute(_ARRAYS, {**params, "tags": _literal(tag[wanted]),
-                                             "blocks": _literal(blocks["block"][wanted])}).fetchall()
-        data = _ordered(np, found, len(wanted))
-        if data is None:
-            return None
-        element = np.dtype(_ELEMENT)
-        lengths = np.array([len(chunk) for chunk in data], dtype=np.int64)
-        if not ((lengths > 0) & (lengths % (2 * element.itemsize) == 0)).all():
-            return None  # an empty block or another layout: not what ingest writes
-        sizes = lengths // (2 * element.itemsize)
-        records = np.frombuffer(b"".join(data), dtype=element)
-        if not (records["size"] == 8).all():
-            return None  # a NULL element
-        is_step = np.repeat(np.tile(np.array([True, False]), len(sizes)), np.repeat(sizes, 2))
-        steps = records["value"][is_step].astype(np.float64)
-        values = records["value"][~is_step].astype(np.int64).view(np.float64)
-        inside = (steps >= np.repeat(lo[wanted], sizes)) & (steps <= np.repeat(hi[wanted], sizes))
-        if not inside.all():  # points of blocks across start or stop
-            sizes = np.add.reduceat(inside.astype(np.int64), np.cumsum(sizes) - sizes)
-            steps, values = steps[inside], values[inside]
-        parts[cut] = sizes
-    is_point = np.repeat(cut, parts)
+        split[np.flatnonzero(ask)[checked]] = True
+        if not checked.all():  # the others point by point, with their tiles
+            need = np.union1d(need, tile_key[chosen[~checked]])
+    covered = np.isin(tile_key[kept], need)
+    if (split & covered).any():  # halves of blocks whose tile is read anyway
+        halves = halves[~covered[split]]
+        split &= ~covered
+    bounds = (np.array([float(t[2]) for t in targets]), np.array([float(t[3]) for t in targets]))
+    point_parts = _point_parts(np, conn, params, bounds, samples, blocks, tile_key, need) if len(need) else None
+    if len(need) and point_parts is None:
+        return None
+    kept, split = kept[~covered], split[~covered]  # every one of these whole or split in two
+    parts = np.where(split, 2, 1)
     source = np.repeat(kept, parts)  # the block of each part
     group = low_bucket[source]
     x, first, last = blocks["x"][source].astype(np.float64), blocks["first"][source], blocks["last"][source]
     low, high = blocks["low"][source], blocks["high"][source]
     count, nan = blocks["count"][source].astype(np.int64), blocks["nan"][source].astype(np.int64)
+    order = block_no[source] * (BLOCK + 1)
     if split.any():  # the first half where the block's part was, the second right after it
         at = (np.cumsum(parts) - parts)[split]
         second = at + 1
@@ -314,26 +309,68 @@ def _exact(np: Any, conn: Any, targets: Sequence[tuple[int, int, float, float]],
         low[second], high[second] = halves["s_low"], halves["s_high"]
         x[second] = halves["s_x"].astype(np.float64)
         group[second] += 1
+        order[second] += 1
         k, p_nan = halves["k"].astype(np.int64), halves["p_nan"].astype(np.int64)
         count[second] -= k
         count[at] = k
         nan[second] -= p_nan
         nan[at] = p_nan
-    if len(steps):
-        x[is_point] = steps
-        for column in (first, last, low, high):
-            column[is_point] = values
-        count[is_point] = 1
-        nan[is_point] = np.isnan(values)
-        point_source = source[is_point]
-        group[is_point] = _bucket(np, steps, lo[point_source], hi[point_source], samples)
     group += tag[source] * samples
-    columns = {"group": group, "x": x, "first": first, "last": last, "low": low, "high": high, "count": count, "nan": nan}
+    columns = {"group": group, "order": order, "x": x, "first": first, "last": last, "low": low, "high": high,
+               "count": count, "nan": nan}
+    if point_parts is not None:
+        columns = {name: np.concatenate((column, point_parts[name])) for name, column in columns.items()}
+    group = columns["group"]
     if not len(group):
         empty = np.empty(0)
         return np.empty(0, dtype=np.int64), (empty, empty, empty, empty, empty, empty.astype(np.int64),
                                              empty.astype(np.int64))
-    if (np.diff(group) < 0).any():  # steps went back: each bucket still in written order
-        by_group = np.argsort(group, kind="stable")
+    if point_parts is not None or (np.diff(group) < 0).any():  # each bucket in written order
+        by_group = np.lexsort((columns["order"], group))
         columns = {name: column[by_group] for name, column in columns.items()}
     return _reduce(np, columns)
+
+
+def _point_parts(np: Any, conn: Any, params: dict[str, Any], bounds: tuple[Any, Any], samples: int, blocks: Any,
+                 tile_key: Any, need: Any) -> dict[str, Any] | None:
+    """The points in ``[start, stop]`` of the point tiles ``need`` (``tile_key`` values, sorted), as parts
+    for ``_reduce`` (one per point, ordered among the blocks' parts by ``order``); None when a tile is
+    missing or does not hold the points its blocks count (the caller falls back to ``sample_step``)."""
+    need_tag, need_tile = need >> 32, need & ((1 << 32) - 1)
+    with conn.cursor(binary=True) as cursor:
+        found = cursor.execute(_POINT_TILES, {**params, "tags": _literal(need_tag), "tiles": _literal(need_tile)}).fetchall()
+    data = _ordered(np, found, len(need))
+    if data is None:
+        return None
+    record = np.dtype(_POINT)
+    sizes = np.array([len(chunk) // record.itemsize for chunk in data], dtype=np.int64)
+    at = np.flatnonzero(np.isin(tile_key, need))  # every block of those tiles (their tiles were all read)
+    counted = np.bincount(np.searchsorted(need, tile_key[at]), weights=blocks["count"][at].astype(np.int64),
+                          minlength=len(need)).astype(np.int64)
+    if not np.array_equal(counted, sizes) or sum(map(len, data)) != int(sizes.sum()) * record.itemsize:
+        return None
+    points = np.frombuffer(b"".join(data), dtype=record)
+    steps = points["step"].astype(np.float64)
+    values = points["value"].astype(np.float64)
+    which = np.repeat(np.arange(len(need)), sizes)  # the tile of each point
+    lo, hi = np.repeat(bounds[0][need_tag], sizes), np.repeat(bounds[1][need_tag], sizes)
+    group = _bucket(np, steps, lo, hi, samples) + np.repeat(need_tag * samples, sizes)
+    outside = (steps < lo) | (steps > hi)
+    if outside.any():
+        group[outside] = -1  # points before start or after stop: parts of their own, dropped below
+    # consecutive points of one tile in one bucket are one part: no other part comes between them in written order
+    starts = np.concatenate(([0], np.flatnonzero((np.diff(group) != 0) | (np.diff(which) != 0)) + 1)) if len(group) \
+        else np.empty(0, dtype=np.int64)
+    segment = np.zeros(len(group), dtype=np.int64)
+    segment[starts[1:]] = 1
+    _, columns = _reduce(np, {
+        "group": np.cumsum(segment), "x": steps, "first": values, "last": values, "low": values, "high": values,
+        "count": np.ones(len(steps), dtype=np.int64), "nan": np.isnan(values).astype(np.int64)}) if len(group) \
+        else (None, (values, values, values, values, values, starts, starts))
+    position = starts - np.repeat(np.cumsum(sizes) - sizes, sizes)[starts]  # the place of a part's first point in its tile
+    parts = {"group": group[starts], "order": need_tile[which[starts]] * (POINT_TILE * (BLOCK + 1)) + position,
+             **dict(zip(("x", "first", "last", "low", "high", "count", "nan"), columns))}
+    if outside.any():
+        kept = parts["group"] >= 0
+        parts = {name: column[kept] for name, column in parts.items()}
+    return parts

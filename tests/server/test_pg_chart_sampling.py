@@ -8,9 +8,11 @@ from __future__ import annotations
 import copy
 import math
 import random
+import struct
 from typing import Any
 
 import psycopg
+import pytest
 
 from trackkit._sampling import bucket_index, sample_rows
 from trackkit._store import resolve_history
@@ -168,15 +170,48 @@ def test_databases_from_version_4_get_their_tiles(make_database: Any) -> None:
         store.close()
 
 
-def test_narrow_buckets_of_many_runs_are_exactly_the_sql_path(pg_store: Any, project: str) -> None:
-    """Zoomed (narrow) buckets of several runs at once, bucketed from the tiles and the blocks' arrays:
-    the same columns as the exact SQL statement over the blocks (``sample_step``) and as ``sample_rows``,
-    for ranges that cut blocks, steps logged twice, NaN-only stretches and a range with no point."""
+def _rewound(seed: int) -> list[dict[str, Any]]:
+    """A long run rewound to step 6,000 (the later rows, with a huge value, superseded) and a checkpoint replaced."""
+    rows = _rows(seed)
+    at = next(n for n, row in enumerate(rows) if row["_step"] >= 7000)
+    rows[at - 10]["loss"] = 1e9  # superseded below
+    rows.append({"_rewind": 6000, "_writer": "w2"})
+    rows += [{"_step": step, "loss": 0.5 + (step % 7) / 100} for step in range(6001, 9000)]
+    rows.append({"_step": 9000, "loss": -1e9, "_partial": "c1"})  # replaced below
+    rows.append({"_step": 9000, "loss": 0.25, "_replaces": "c1"})
+    return rows
+
+
+def _tile_points(conn: Any, run_pk: int, key_id: int) -> list[list[float]]:
+    """The [step, value] of a key's point tiles (migration 006), tile after tile, as stored."""
+    found: list[list[float]] = []
+    for (data,) in conn.execute("SELECT data FROM history_point_tiles WHERE run_pk = %s AND key_id = %s ORDER BY tile",
+                                (run_pk, key_id)):
+        found.extend([float(step), value] for _, step, value in struct.iter_unpack(">qqd", bytes(data)))
+    return found
+
+
+@pytest.mark.parametrize("halves_per_tile", [1, 10**9])
+def test_narrow_buckets_of_many_runs_are_exactly_the_sql_path(pg_store: Any, project: str, halves_per_tile: int,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Zoomed (narrow) buckets of several runs at once, bucketed from the tiles, the point tiles and the
+    halves of blocks across one edge: the same columns as the exact SQL statement over the blocks
+    (``sample_step``) and as ``sample_rows``, for ranges that cut blocks, steps logged twice, NaN-only
+    stretches, blocks with steps out of order, a rewound run with a replaced checkpoint and a range with no
+    point; with blocks across one edge split in halves (as few as possible) or read from their point tiles
+    (as many as possible).
+    The point tiles hold exactly the points readers see, in written order."""
+    from trackkit.server import _pg_tiles
     from trackkit.server._pg_rollups import sample_step
     from trackkit.server._pg_sampling import _columns
     from trackkit.server._pg_tiles import sample_tiles
 
-    runs = {"plain": _rows(6), "twice": _rows(7), "nan": _rows(8)}
+    monkeypatch.setattr(_pg_tiles, "HALVES_PER_TILE", halves_per_tile)
+    runs = {"plain": _rows(6), "twice": _rows(7), "nan": _rows(8), "rewound": _rewound(9), "shuffled": _rows(12)}
+    for first in range(0, len(runs["shuffled"]) - BLOCK, 5 * BLOCK):  # every fifth block's steps backwards (unsorted)
+        chunk = runs["shuffled"][first: first + BLOCK]
+        for row, step in zip(chunk, [row["_step"] for row in chunk][::-1]):
+            row["_step"] = step
     again = [row for row in runs["twice"] if 3000 <= row["_step"] < 4000]
     at = next(n for n, row in enumerate(runs["twice"]) if row["_step"] >= 9000)
     runs["twice"] = runs["twice"][:at] + [{**row, "loss": row["loss"] + 0.5} for row in again] + runs["twice"][at:]
@@ -187,14 +222,19 @@ def test_narrow_buckets_of_many_runs_are_exactly_the_sql_path(pg_store: Any, pro
         _write(pg_store, project, name, rows)
     ranges = [(1000, 0, 10_000), (997, 3000.5, 9000.5), (250, 2100, 2400), (40, 40_000, 50_000), (2000, 0, 24_000),
               (400, None, None), (150, 0.5, 9000), (30, 1000, 2000)]
+    visible = {name: [row["_step"] for row in resolve_history(copy.deepcopy(rows)) if "loss" in row]
+               for name, rows in runs.items()}
     with pg_store.pool.connection() as conn:
         pks = {name: conn.execute("SELECT pk FROM runs WHERE project = %s AND run_id = %s", (project, name)).fetchone()[0]
                for name in runs}
         keys = {name: conn.execute("SELECT key_id FROM history_keys WHERE run_pk = %s AND key = 'loss'",
                                    (pks[name],)).fetchone()[0] for name in runs}
+        for name, rows in runs.items():
+            assert _same(_tile_points(conn, pks[name], keys[name]),
+                         [list(p) for p in _points(resolve_history(copy.deepcopy(rows)), "loss", -math.inf, math.inf)]), name
         for samples, start, stop in ranges:
-            targets = [(pks[name], keys[name], float(min(row["_step"] for row in runs[name]) if start is None else start),
-                        float(max(row["_step"] for row in runs[name]) if stop is None else stop)) for name in runs]
+            targets = [(pks[name], keys[name], float(min(visible[name]) if start is None else start),
+                        float(max(visible[name]) if stop is None else stop)) for name in runs]
             got, narrow = sample_tiles(conn, targets, samples)
             assert narrow == []  # no fallback: every target bucketed in numpy
             expected = sample_step(conn, targets, samples)
@@ -206,3 +246,40 @@ def test_narrow_buckets_of_many_runs_are_exactly_the_sql_path(pg_store: Any, pro
         for name, found in zip(runs, many):
             want = sample_rows(resolve_history(copy.deepcopy(runs[name])), ["loss"], "_step", samples, start, stop)
             assert _same(dict(found["loss"]), dict(want["loss"])), (name, samples, start, stop)
+
+
+def test_databases_from_version_5_get_their_point_tiles(make_database: Any) -> None:
+    """Migration 006 packs the point tiles of runs stored before it (a rewound run among them): the same
+    points as ingest packs, and the same zoomed charts."""
+    from trackkit.server.migrate import migrate, migrations
+    from trackkit.server.postgres_store import PostgresStore
+
+    conninfo = make_database()
+    migrate(conninfo)
+    store = PostgresStore(conninfo)
+    try:
+        runs = {"long": _rows(10), "rewound": _rewound(11)}
+        for name, rows in runs.items():
+            _write(store, "old", name, rows)
+        zooms = [(1000, 0, 10_000), (300, 5000.5, 8000), (None, None, None)]
+        before = [store.sample_history_many([("old", name) for name in runs], ["loss"], samples=samples or 500,
+                                            start=start, stop=stop) for samples, start, stop in zooms]
+        with psycopg.connect(conninfo) as conn:
+            targets = conn.execute("SELECT k.run_pk, k.key_id FROM history_keys k JOIN runs r ON r.pk = k.run_pk "
+                                   "WHERE r.project = 'old' AND k.key = 'loss' ORDER BY r.run_id").fetchall()
+            packed = [_tile_points(conn, *target) for target in targets]
+        with psycopg.connect(conninfo) as conn:  # back to version 5, the data kept, then migration 006 again
+            conn.execute("DROP TABLE history_point_tiles")
+            conn.execute("DROP FUNCTION tk_pack_points")
+            conn.execute(next(sql for number, _, sql in migrations() if number == 6).encode())
+        with psycopg.connect(conninfo) as conn:
+            assert _same([_tile_points(conn, *target) for target in targets], packed)
+        after = [store.sample_history_many([("old", name) for name in runs], ["loss"], samples=samples or 500,
+                                           start=start, stop=stop) for samples, start, stop in zooms]
+        assert _same(before, after)
+        for (samples, start, stop), found in zip(zooms, after):
+            for name, got in zip(runs, found):
+                want = sample_rows(resolve_history(copy.deepcopy(runs[name])), ["loss"], "_step", samples or 500, start, stop)
+                assert _same(dict(got["loss"]), dict(want["loss"])), (name, samples, start, stop)
+    finally:
+        store.close()
